@@ -1,0 +1,688 @@
+//! The dispatch loop: executes bytecode frames until the entry frame returns.
+//!
+//! Hot state (register base, code, pc) lives in locals; `Vm::frames` holds
+//! each caller's saved pc. Int and Float fast paths are inline; everything
+//! else calls into `runtime::ops`. Garbage is collected only at safe points
+//! (loop headers, calls, after allocating instructions), where every live
+//! value is in a register, a global or a constant.
+
+use smallvec::SmallVec;
+
+use super::vm::{Frame, Vm};
+use crate::bytecode::{Op, Proto, UpvalDesc};
+use crate::error::Error;
+use crate::runtime::object::{FuncObj, StructObj};
+use crate::runtime::ops::{self, Arith, Bitwise};
+use crate::runtime::structdef::BUILTIN_METHODS;
+use crate::runtime::value::raw::{self, FLOAT, INT};
+use crate::runtime::{builtins, format, Value};
+
+impl Vm {
+    /// Runs the function in `stack[slot]` with `nargs` arguments after it, and
+    /// returns its result. Frames pushed here are popped on return or left for
+    /// the caller to truncate on error.
+    pub(crate) fn call_at(&mut self, slot: usize, nargs: usize) -> Result<Value, Error> {
+        match self.stack[slot] {
+            Value::Func(f) => {
+                let p = &f.get().proto;
+                if p.arity as usize != nargs {
+                    return Err(self.runtime_error(wrong_args(&p.name, p.arity as usize, nargs)));
+                }
+                let base = slot + 1;
+                let top = base + p.max_slots as usize;
+                if top >= self.stack.len() || self.frames.len() >= self.config.max_call_depth {
+                    return Err(self.runtime_error("stack overflow".into()));
+                }
+                for v in &mut self.stack[base + nargs..top] {
+                    *v = Value::Nil;
+                }
+                let entry = self.frames.len();
+                self.frames.push(Frame { func: f, base, pc: 0 });
+                self.execute(entry)
+            }
+            Value::Native(i) => {
+                let args: SmallVec<[Value; 8]> = self.stack[slot + 1..slot + 1 + nargs].iter().copied().collect();
+                self.call_native(i, &args).map_err(|m| self.runtime_error(m))
+            }
+            v => {
+                let msg = format!("cannot call {}", v.kind_name());
+                Err(self.runtime_error(msg))
+            }
+        }
+    }
+
+    pub(crate) fn call_native(&mut self, i: u32, args: &[Value]) -> Result<Value, String> {
+        let n = &self.natives[i as usize];
+        if args.len() < n.min_args as usize || (n.max_args != u8::MAX && args.len() > n.max_args as usize) {
+            let expected = if n.min_args == n.max_args {
+                format!("{}", n.min_args)
+            } else if n.max_args == u8::MAX {
+                format!("at least {}", n.min_args)
+            } else {
+                format!("{} to {}", n.min_args, n.max_args)
+            };
+            return Err(format!("wrong number of arguments: `{}` expects {expected}, got {}", n.name, args.len()));
+        }
+        let f = n.f.clone();
+        f(self, args)
+    }
+
+    /// The interpreter loop. Returns when the frame at depth `entry` returns.
+    fn execute(&mut self, entry: usize) -> Result<Value, Error> {
+        let stack = self.stack.as_mut_ptr();
+        let stack_len = self.stack.len();
+        let mut icount: u64 = 0;
+
+        let mut frame = *self.frames.last().expect("a frame to run");
+        let mut proto: &Proto = &frame.func.get().proto;
+        let mut code: &[Op] = &proto.code;
+        let mut pc = frame.pc;
+        // SAFETY: `frame.base + proto.max_slots <= stack_len` was checked when the
+        // frame was pushed, and the stack buffer never moves or shrinks.
+        let mut base = unsafe { stack.add(frame.base) };
+
+        // Register access. SAFETY (for every use): the compiler only emits
+        // register operands below `proto.max_slots`, so `base + r` is inside
+        // this frame's part of the stack.
+        macro_rules! r {
+            ($i:expr) => {
+                unsafe { *base.add($i as usize) }
+            };
+        }
+        macro_rules! reg {
+            ($i:expr) => {
+                base.wrapping_add($i as usize)
+            };
+        }
+        macro_rules! set {
+            ($i:expr, $v:expr) => {{
+                let v = $v;
+                unsafe { *base.add($i as usize) = v }
+            }};
+        }
+        macro_rules! throw {
+            ($msg:expr) => {{
+                let msg: String = $msg;
+                self.frames.last_mut().expect("frame").pc = pc;
+                self.stats.instructions += icount;
+                return Err(self.runtime_error(msg));
+            }};
+        }
+        macro_rules! tri {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(m) => throw!(m),
+                }
+            };
+        }
+        macro_rules! jump {
+            ($off:expr) => {
+                pc = (pc as isize + $off as isize) as usize
+            };
+        }
+        macro_rules! top {
+            () => {
+                frame.base + proto.max_slots as usize
+            };
+        }
+        // A safe point: collect when the heap asks for it.
+        macro_rules! gc_point {
+            () => {
+                if self.heap.should_collect() {
+                    let top = top!();
+                    tri!(self.collect_garbage(top));
+                }
+            };
+        }
+        // A constant operand. SAFETY: the compiler only emits constant indices
+        // below `proto.consts.len()`.
+        macro_rules! k {
+            ($k:expr) => {
+                unsafe { *proto.consts.get_unchecked($k as usize) }
+            };
+        }
+        macro_rules! kp {
+            ($k:expr) => {
+                unsafe { proto.consts.as_ptr().add($k as usize) }
+            };
+        }
+        // SAFETY (raw accessors below): the pointers come from `reg!`/`kp!` and
+        // point at live values; payloads are read only after checking the tag.
+        macro_rules! arith {
+            ($a:expr, $pb:expr, $pc:expr, $op:expr, $iop:ident, $fop:tt) => {{
+                let (pb, pc) = ($pb, $pc);
+                let (tb, tc) = unsafe { (raw::tag_of(pb), raw::tag_of(pc)) };
+                if tb == INT && tc == INT {
+                    match unsafe { raw::int_of(pb).$iop(raw::int_of(pc)) } {
+                        Some(k) => unsafe { raw::put_int(reg!($a), k) },
+                        None => throw!(ops::OVERFLOW.into()),
+                    }
+                } else if tb == FLOAT && tc == FLOAT {
+                    unsafe { raw::put_float(reg!($a), raw::float_of(pb) $fop raw::float_of(pc)) }
+                } else {
+                    let v = tri!(self.arith_slow($op, unsafe { *pb }, unsafe { *pc }));
+                    set!($a, v);
+                }
+            }};
+        }
+        macro_rules! compare {
+            ($pa:expr, $pb:expr, $op:tt, $slow:path) => {{
+                let (pa, pb) = ($pa, $pb);
+                let (ta, tb) = unsafe { (raw::tag_of(pa), raw::tag_of(pb)) };
+                if ta == INT && tb == INT {
+                    unsafe { raw::int_of(pa) $op raw::int_of(pb) }
+                } else if ta == FLOAT && tb == FLOAT {
+                    unsafe { raw::float_of(pa) $op raw::float_of(pb) }
+                } else {
+                    tri!($slow(unsafe { *pa }, unsafe { *pb }))
+                }
+            }};
+        }
+        macro_rules! equal {
+            ($pa:expr, $pb:expr) => {{
+                let (pa, pb) = ($pa, $pb);
+                let (ta, tb) = unsafe { (raw::tag_of(pa), raw::tag_of(pb)) };
+                if ta == INT && tb == INT {
+                    unsafe { raw::int_of(pa) == raw::int_of(pb) }
+                } else {
+                    ops::equal(unsafe { *pa }, unsafe { *pb })
+                }
+            }};
+        }
+        macro_rules! reload {
+            () => {{
+                frame = *self.frames.last().expect("frame");
+                proto = &frame.func.get().proto;
+                code = &proto.code;
+                pc = frame.pc;
+                // SAFETY: as at entry: the frame fits in the stack.
+                base = unsafe { stack.add(frame.base) };
+            }};
+        }
+        macro_rules! check_budget {
+            () => {
+                if let Some(b) = self.config.instruction_budget {
+                    if self.stats.instructions + icount > b {
+                        throw!(format!("instruction budget of {b} exceeded"));
+                    }
+                }
+                if let Some(f) = self.interrupt.as_mut() {
+                    if f() {
+                        throw!("interrupted by host".to_string());
+                    }
+                }
+            };
+        }
+        // Pushes a frame for Vela function `f` whose callee slot is register `a`.
+        macro_rules! enter {
+            ($f:expr, $a:expr, $n:expr) => {{
+                let f = $f;
+                let n: usize = $n;
+                let p: &Proto = &f.get().proto;
+                if p.arity as usize != n {
+                    throw!(wrong_args(&p.name, p.arity as usize, n));
+                }
+                let new_base = frame.base + $a as usize + 1;
+                let top = new_base + p.max_slots as usize;
+                if top >= stack_len || self.frames.len() >= self.config.max_call_depth {
+                    throw!("stack overflow".into());
+                }
+                for i in new_base + n..top {
+                    // SAFETY: `top < stack_len` was checked just above.
+                    unsafe { *stack.add(i) = Value::Nil };
+                }
+                self.frames.last_mut().expect("frame").pc = pc;
+                self.frames.push(Frame { func: f, base: new_base, pc: 0 });
+                reload!();
+                gc_point!();
+                check_budget!();
+            }};
+        }
+
+        loop {
+            debug_assert!(pc < code.len());
+            // SAFETY: every prototype ends in a return and jumps stay inside the
+            // code, so `pc` is always a valid index here.
+            let op = unsafe { *code.get_unchecked(pc) };
+            pc += 1;
+            icount += 1;
+            match op {
+                Op::Move { a, b } => unsafe { raw::copy(reg!(a), reg!(b)) },
+                Op::LoadNil { a } => set!(a, Value::Nil),
+                Op::LoadBool { a, v } => set!(a, Value::Bool(v)),
+                Op::LoadInt { a, v } => set!(a, Value::Int(v as i64)),
+                Op::LoadK { a, k } => set!(a, k!(k)),
+                Op::GetGlobal { a, g } => {
+                    let v = self.globals[g as usize];
+                    if let Value::Uninit = v {
+                        throw!(format!("uninitialized global {}", self.env.globals[g as usize].name));
+                    }
+                    set!(a, v)
+                }
+                Op::SetGlobal { a, g } => self.globals[g as usize] = r!(a),
+                Op::NewCell { a, b } => {
+                    let c = self.heap.alloc_cell(r!(b));
+                    set!(a, Value::Cell(c));
+                    gc_point!();
+                }
+                Op::GetCell { a, b } => match r!(b) {
+                    Value::Cell(c) => set!(a, c.get().value),
+                    _ => unreachable!("captured local without a cell"),
+                },
+                Op::SetCell { a, b } => match r!(a) {
+                    Value::Cell(c) => c.get_mut().value = r!(b),
+                    _ => unreachable!("captured local without a cell"),
+                },
+                Op::GetUpval { a, u } => set!(a, frame.func.get().upvals[u as usize].get().value),
+                Op::SetUpval { u, b } => frame.func.get().upvals[u as usize].get_mut().value = r!(b),
+                Op::Closure { a, p } => {
+                    let child = proto.protos[p as usize].clone();
+                    let upvals: Box<[_]> = child
+                        .upvals
+                        .iter()
+                        .map(|d| match *d {
+                            UpvalDesc::Local(r) => match r!(r) {
+                                Value::Cell(c) => c,
+                                _ => unreachable!("captured local without a cell"),
+                            },
+                            UpvalDesc::Upval(u) => frame.func.get().upvals[u as usize],
+                        })
+                        .collect();
+                    let f = self.heap.alloc_func(FuncObj::new(child, upvals));
+                    set!(a, Value::Func(f));
+                    gc_point!();
+                }
+
+                Op::Add { a, b, c } => {
+                    if let (Value::Str(x), Value::Str(y)) = (r!(b), r!(c)) {
+                        let (s, t) = (x.get().as_str(), y.get().as_str());
+                        if self.heap.too_big(s.len() + t.len()) {
+                            throw!("memory limit exceeded".into());
+                        }
+                        let mut out = String::with_capacity(s.len() + t.len());
+                        out.push_str(s);
+                        out.push_str(t);
+                        let v = Value::Str(self.heap.alloc_string(out));
+                        set!(a, v);
+                        gc_point!();
+                    } else {
+                        arith!(a, reg!(b), reg!(c), Arith::Add, checked_add, +)
+                    }
+                }
+                Op::Sub { a, b, c } => arith!(a, reg!(b), reg!(c), Arith::Sub, checked_sub, -),
+                Op::Mul { a, b, c } => arith!(a, reg!(b), reg!(c), Arith::Mul, checked_mul, *),
+                Op::Div { a, b, c } => {
+                    let (x, y) = (r!(b), r!(c));
+                    let v = match (x, y) {
+                        (Value::Float(i), Value::Float(j)) => Value::Float(i / j),
+                        _ => tri!(ops::arith(Arith::Div, x, y)),
+                    };
+                    set!(a, v);
+                }
+                Op::Rem { a, b, c } => {
+                    let (x, y) = (r!(b), r!(c));
+                    let v = match (x, y) {
+                        (Value::Int(i), Value::Int(j)) if j > 0 => Value::Int(i % j),
+                        _ => tri!(ops::arith(Arith::Rem, x, y)),
+                    };
+                    set!(a, v);
+                }
+                Op::AddInt { a, b, v } => {
+                    let pb = reg!(b);
+                    let tb = unsafe { raw::tag_of(pb) };
+                    if tb == INT {
+                        match unsafe { raw::int_of(pb) }.checked_add(v as i64) {
+                            Some(k) => unsafe { raw::put_int(reg!(a), k) },
+                            None => throw!(ops::OVERFLOW.into()),
+                        }
+                    } else if tb == FLOAT {
+                        unsafe { raw::put_float(reg!(a), raw::float_of(pb) + v as f64) }
+                    } else {
+                        let op = if v < 0 { Arith::Sub } else { Arith::Add };
+                        let v = tri!(self.arith_slow(op, r!(b), Value::Int((v as i64).abs())));
+                        set!(a, v);
+                    }
+                }
+                Op::AddK { a, b, k } => arith!(a, reg!(b), kp!(k), Arith::Add, checked_add, +),
+                Op::SubK { a, b, k } => arith!(a, reg!(b), kp!(k), Arith::Sub, checked_sub, -),
+                Op::MulK { a, b, k } => arith!(a, reg!(b), kp!(k), Arith::Mul, checked_mul, *),
+                Op::DivK { a, b, k } => {
+                    let (x, y) = (r!(b), k!(k));
+                    let v = match (x, y) {
+                        (Value::Float(i), Value::Float(j)) => Value::Float(i / j),
+                        (Value::Int(i), Value::Int(j)) if j > 0 => Value::Int(i / j),
+                        _ => tri!(ops::arith(Arith::Div, x, y)),
+                    };
+                    set!(a, v);
+                }
+                Op::RemK { a, b, k } => {
+                    let (x, y) = (r!(b), k!(k));
+                    let v = match (x, y) {
+                        (Value::Int(i), Value::Int(j)) if j > 0 => Value::Int(i % j),
+                        _ => tri!(ops::arith(Arith::Rem, x, y)),
+                    };
+                    set!(a, v);
+                }
+                Op::BitAnd { a, b, c } => set!(a, tri!(ops::bitwise(Bitwise::And, r!(b), r!(c)))),
+                Op::BitOr { a, b, c } => set!(a, tri!(ops::bitwise(Bitwise::Or, r!(b), r!(c)))),
+                Op::BitXor { a, b, c } => set!(a, tri!(ops::bitwise(Bitwise::Xor, r!(b), r!(c)))),
+                Op::Shl { a, b, c } => set!(a, tri!(ops::bitwise(Bitwise::Shl, r!(b), r!(c)))),
+                Op::Shr { a, b, c } => set!(a, tri!(ops::bitwise(Bitwise::Shr, r!(b), r!(c)))),
+                Op::Neg { a, b } => set!(a, tri!(ops::negate(r!(b)))),
+                Op::Not { a, b } => set!(a, Value::Bool(!r!(b).is_truthy())),
+                Op::BitNot { a, b } => match r!(b) {
+                    Value::Int(i) => set!(a, Value::Int(!i)),
+                    v => throw!(format!("cannot apply `~` to {}", v.kind_name())),
+                },
+                Op::Eq { a, b, c } => set!(a, Value::Bool(ops::equal(r!(b), r!(c)))),
+                Op::Ne { a, b, c } => set!(a, Value::Bool(!ops::equal(r!(b), r!(c)))),
+                Op::Lt { a, b, c } => {
+                    set!(a, Value::Bool(compare!(reg!(b), reg!(c), <, ops::less)))
+                }
+                Op::Le { a, b, c } => {
+                    set!(a, Value::Bool(compare!(reg!(b), reg!(c), <=, ops::less_eq)))
+                }
+
+                Op::Jmp { off } => jump!(off),
+                Op::JmpIf { a, off } => {
+                    if r!(a).is_truthy() {
+                        jump!(off)
+                    }
+                }
+                Op::JmpIfNot { a, off } => {
+                    if !r!(a).is_truthy() {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotLt { a, b, off } => {
+                    if !compare!(reg!(a), reg!(b), <, ops::less) {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotLe { a, b, off } => {
+                    if !compare!(reg!(a), reg!(b), <=, ops::less_eq) {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotLtK { a, k, off } => {
+                    if !compare!(reg!(a), kp!(k), <, ops::less) {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotLeK { a, k, off } => {
+                    if !compare!(reg!(a), kp!(k), <=, ops::less_eq) {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotGtK { a, k, off } => {
+                    if !compare!(kp!(k), reg!(a), <, ops::less) {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotGeK { a, k, off } => {
+                    if !compare!(kp!(k), reg!(a), <=, ops::less_eq) {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotEqK { a, k, off } => {
+                    let eq = equal!(reg!(a), kp!(k));
+                    if !eq {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotNeK { a, k, off } => {
+                    let eq = equal!(reg!(a), kp!(k));
+                    if eq {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotEq { a, b, off } => {
+                    let eq = equal!(reg!(a), reg!(b));
+                    if !eq {
+                        jump!(off)
+                    }
+                }
+                Op::JmpNotNe { a, b, off } => {
+                    let eq = equal!(reg!(a), reg!(b));
+                    if eq {
+                        jump!(off)
+                    }
+                }
+
+                Op::Loop { .. } => {
+                    gc_point!();
+                    if self.config.instruction_budget.is_some() || self.interrupt.is_some() {
+                        check_budget!();
+                    }
+                }
+                Op::ForPrep { a, incl, off } => match (r!(a), r!(a + 1)) {
+                    (Value::Int(s), Value::Int(e)) => {
+                        if (incl && s > e) || (!incl && s >= e) {
+                            jump!(off)
+                        } else {
+                            set!(a + 2, Value::Int(s));
+                        }
+                    }
+                    (s, e) => {
+                        let bad = if matches!(s, Value::Int(_)) { e } else { s };
+                        throw!(format!("range bounds must be int, found {}", bad.kind_name()))
+                    }
+                },
+                Op::ForStep { a, incl, off } => {
+                    // ForPrep checked both are Ints; the body cannot write R[a].
+                    let (i, e) = unsafe { (raw::int_of(reg!(a)), raw::int_of(reg!(a + 1))) };
+                    // `i < e` (or `i + 1 < e`) means `i + 1` cannot overflow.
+                    if (incl && i < e) || (!incl && i + 1 < e) {
+                        unsafe {
+                            raw::put_int(reg!(a), i + 1);
+                            raw::put_int(reg!(a + 2), i + 1);
+                        }
+                        jump!(off)
+                    }
+                }
+                Op::ForInPrep { a } => match r!(a) {
+                    Value::Array(_) | Value::Map(_) => set!(a + 1, Value::Int(0)),
+                    v => throw!(format!("cannot iterate over {}", v.kind_name())),
+                },
+                Op::ForInNext { a, b, off } => {
+                    let Value::Int(i) = r!(a + 1) else { unreachable!("for-in index") };
+                    let next = match r!(a) {
+                        Value::Array(arr) => arr.get().get(i as usize),
+                        Value::Map(m) => m.get().entries.get_index(i as usize).map(|(k, _)| k.to_value()),
+                        _ => unreachable!("for-in over a checked iterable"),
+                    };
+                    match next {
+                        Some(v) => {
+                            set!(b, v);
+                            set!(a + 1, Value::Int(i + 1));
+                        }
+                        None => jump!(off),
+                    }
+                }
+
+                Op::Call { a, n } => match r!(a) {
+                    Value::Func(f) => enter!(f, a, n as usize),
+                    Value::Native(i) => {
+                        // SAFETY: the arguments are registers a+1..=a+n of this frame.
+                        let args: SmallVec<[Value; 8]> =
+                            unsafe { std::slice::from_raw_parts(base.add(a as usize + 1), n as usize) }
+                                .iter()
+                                .copied()
+                                .collect();
+                        self.frames.last_mut().expect("frame").pc = pc;
+                        let v = tri!(self.call_native(i, &args));
+                        set!(a, v);
+                        gc_point!();
+                    }
+                    v => throw!(format!("cannot call {}", v.kind_name())),
+                },
+                Op::CallMethod { a, n, name } => {
+                    let recv = r!(a + 1);
+                    match recv {
+                        Value::Struct(s) => {
+                            let def = &self.structs[s.get().def as usize];
+                            match def.method(name) {
+                                Some(Value::Func(f)) => {
+                                    set!(a, Value::Func(f));
+                                    enter!(f, a, n as usize + 1)
+                                }
+                                _ => throw!(format!("unknown method {} for {}", self.env.names.name(name), def.name)),
+                            }
+                        }
+                        Value::Array(_) | Value::Str(_) | Value::Map(_) if (name as usize) < BUILTIN_METHODS.len() => {
+                            // SAFETY: the arguments are registers a+2..a+2+n of this frame.
+                            let args: SmallVec<[Value; 8]> =
+                                unsafe { std::slice::from_raw_parts(base.add(a as usize + 2), n as usize) }
+                                    .iter()
+                                    .copied()
+                                    .collect();
+                            let v = tri!(builtins::call_method(self, recv, name, &args));
+                            set!(a, v);
+                            gc_point!();
+                        }
+                        _ => throw!(format!("unknown method {} for {}", self.env.names.name(name), recv.kind_name())),
+                    }
+                }
+                Op::GetStructFn { a, def, name } => {
+                    let d = &self.structs[def as usize];
+                    match d.method(name) {
+                        Some(f) => set!(a, f),
+                        None => throw!(format!("unknown method {} for {}", self.env.names.name(name), d.name)),
+                    }
+                }
+                Op::Return { a } => {
+                    let v = r!(a);
+                    self.frames.pop();
+                    if self.frames.len() == entry {
+                        self.stats.instructions += icount;
+                        return Ok(v);
+                    }
+                    // SAFETY: the callee slot `base - 1` belongs to the caller's frame.
+                    unsafe { *base.sub(1) = v };
+                    reload!();
+                }
+                Op::ReturnNil => {
+                    self.frames.pop();
+                    if self.frames.len() == entry {
+                        self.stats.instructions += icount;
+                        return Ok(Value::Nil);
+                    }
+                    // SAFETY: as for `Return`.
+                    unsafe { *base.sub(1) = Value::Nil };
+                    reload!();
+                }
+
+                Op::NewArray { a, cap } => {
+                    let arr = self.heap.alloc_array(Vec::with_capacity(cap as usize));
+                    set!(a, Value::Array(arr));
+                    gc_point!();
+                }
+                Op::ArrayPush { a, b } => {
+                    let Value::Array(arr) = r!(a) else { unreachable!("array literal") };
+                    let d = arr.get_mut().push(r!(b));
+                    self.heap.account(d);
+                }
+                Op::NewMap { a } => {
+                    let m = self.heap.alloc_map(Default::default());
+                    set!(a, Value::Map(m));
+                    gc_point!();
+                }
+                Op::NewStruct { a, def } => {
+                    let n = self.structs[def as usize].fields.len();
+                    let s = self.heap.alloc_struct(StructObj::new(def as u32, vec![Value::Nil; n]));
+                    set!(a, Value::Struct(s));
+                    gc_point!();
+                }
+                Op::InitField { a, idx, b } => {
+                    let Value::Struct(s) = r!(a) else { unreachable!("struct literal") };
+                    s.get_mut().fields_mut()[idx as usize] = r!(b);
+                }
+                Op::GetIndex { a, b, c } => {
+                    let v = match (r!(b), r!(c)) {
+                        (Value::Array(arr), Value::Int(i)) => match arr.get().get(i as usize) {
+                            Some(v) if i >= 0 => v,
+                            _ => throw!(ops::index_error(i, arr.get().len())),
+                        },
+                        (o, k) => tri!(builtins::get_index(o, k)),
+                    };
+                    set!(a, v);
+                }
+                Op::SetIndex { a, b, c } => match (r!(a), r!(b)) {
+                    (Value::Array(arr), Value::Int(i)) => {
+                        let arr = arr.get_mut();
+                        let len = arr.len();
+                        match arr.as_mut_slice().get_mut(i as usize) {
+                            Some(slot) if i >= 0 => *slot = r!(c),
+                            _ => throw!(ops::index_error(i, len)),
+                        }
+                    }
+                    (o, k) => {
+                        let d = tri!(builtins::set_index(o, k, r!(c)));
+                        self.heap.account(d);
+                        gc_point!();
+                    }
+                },
+                Op::GetField { a, b, name } => match r!(b) {
+                    Value::Struct(s) => {
+                        let obj = s.get();
+                        let def = &self.structs[obj.def as usize];
+                        match def.field_index(name) {
+                            Some(i) => set!(a, obj.fields()[i]),
+                            None => throw!(format!("unknown field {} for {}", self.env.names.name(name), def.name)),
+                        }
+                    }
+                    v => throw!(format!("unknown field {} for {}", self.env.names.name(name), v.kind_name())),
+                },
+                Op::SetField { a, name, c } => match r!(a) {
+                    Value::Struct(s) => {
+                        let obj = s.get_mut();
+                        let def = &self.structs[obj.def as usize];
+                        match def.field_index(name) {
+                            Some(i) => obj.fields_mut()[i] = r!(c),
+                            None => throw!(format!("unknown field {} for {}", self.env.names.name(name), def.name)),
+                        }
+                    }
+                    v => throw!(format!("unknown field {} for {}", self.env.names.name(name), v.kind_name())),
+                },
+                Op::Concat { a, b, n } => {
+                    let mut out = String::new();
+                    for i in 0..n {
+                        match r!(b + i) {
+                            Value::Str(s) => out.push_str(s.get().as_str()),
+                            v => out.push_str(&format::display(v, &self.fmt_ctx())),
+                        }
+                    }
+                    if self.heap.too_big(out.len()) {
+                        throw!("memory limit exceeded".into());
+                    }
+                    let s = self.heap.alloc_string(out);
+                    set!(a, Value::Str(s));
+                    gc_point!();
+                }
+                Op::FmtPrec { a, b, prec } => {
+                    let s = match r!(b) {
+                        Value::Int(i) => format!("{:.*}", prec as usize, i as f64),
+                        Value::Float(f) => format!("{:.*}", prec as usize, f),
+                        v => throw!(format!("cannot format {} with a precision", v.kind_name())),
+                    };
+                    let s = self.heap.alloc_string(s);
+                    set!(a, Value::Str(s));
+                }
+            }
+        }
+    }
+
+    fn arith_slow(&mut self, op: Arith, x: Value, y: Value) -> Result<Value, String> {
+        if let (Value::Str(_), _) | (_, Value::Str(_)) = (x, y) {
+            if op == Arith::Add {
+                return Err(format!("cannot add {} and {}", x.kind_name(), y.kind_name()));
+            }
+        }
+        ops::arith(op, x, y)
+    }
+}
+
+fn wrong_args(name: &str, expected: usize, got: usize) -> String {
+    format!("wrong number of arguments: `{name}` expects {expected}, got {got}")
+}

@@ -1,0 +1,99 @@
+//! Struct declarations at run time and the program-wide table of member names.
+//! Field and method names are interned once (compile time) to dense ids, so a
+//! field or method lookup is an array index, never a string hash.
+
+use rustc_hash::FxHashMap;
+
+use super::value::Value;
+
+/// Interned field and method names. The first `BUILTIN_METHODS.len()` ids are
+/// the built-in methods of Array, String and Map, in that order.
+#[derive(Default, Debug)]
+pub struct Names {
+    ids: FxHashMap<String, u16>,
+    names: Vec<String>,
+}
+
+/// Built-in method names; their ids are their positions here.
+pub const BUILTIN_METHODS: &[&str] = &[
+    "push", "pop", "length", "insert", "remove", "slice", "join", "byte", "split", "contains", "has", "get", "keys",
+    "values",
+];
+
+impl Names {
+    pub fn new() -> Names {
+        let mut n = Names::default();
+        for m in BUILTIN_METHODS {
+            n.intern(m);
+        }
+        n
+    }
+    /// The id of `name`, or `None` when more than 65536 names exist.
+    pub fn intern(&mut self, name: &str) -> Option<u16> {
+        if let Some(&id) = self.ids.get(name) {
+            return Some(id);
+        }
+        let id = u16::try_from(self.names.len()).ok()?;
+        self.ids.insert(name.to_owned(), id);
+        self.names.push(name.to_owned());
+        Some(id)
+    }
+    pub fn name(&self, id: u16) -> &str {
+        &self.names[id as usize]
+    }
+}
+
+const ABSENT: u32 = u32::MAX;
+
+#[derive(Debug)]
+pub struct StructDef {
+    pub name: String,
+    /// Field names in declaration order.
+    pub fields: Vec<String>,
+    /// Field index by name id (`ABSENT` when the struct has no such field).
+    field_slot: Vec<u32>,
+    /// Method (or associated function) by name id; `Nil` when absent.
+    methods: Vec<Value>,
+}
+
+impl StructDef {
+    pub fn new(name: String, fields: Vec<String>, field_ids: &[u16]) -> StructDef {
+        let mut def = StructDef { name, fields, field_slot: Vec::new(), methods: Vec::new() };
+        for (i, &id) in field_ids.iter().enumerate() {
+            let id = id as usize;
+            if def.field_slot.len() <= id {
+                def.field_slot.resize(id + 1, ABSENT);
+            }
+            def.field_slot[id] = i as u32;
+        }
+        def
+    }
+
+    #[inline(always)]
+    pub fn field_index(&self, name: u16) -> Option<usize> {
+        match self.field_slot.get(name as usize) {
+            Some(&i) if i != ABSENT => Some(i as usize),
+            _ => None,
+        }
+    }
+
+    #[inline(always)]
+    pub fn method(&self, name: u16) -> Option<Value> {
+        match self.methods.get(name as usize) {
+            Some(v) if !matches!(v, Value::Nil) => Some(*v),
+            _ => None,
+        }
+    }
+
+    pub fn set_method(&mut self, name: u16, f: Value) {
+        let id = name as usize;
+        if self.methods.len() <= id {
+            self.methods.resize(id + 1, Value::Nil);
+        }
+        self.methods[id] = f;
+    }
+
+    pub fn methods(&self) -> &[Value] {
+        &self.methods
+    }
+}
