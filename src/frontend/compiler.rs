@@ -1156,7 +1156,7 @@ impl<'a> Compiler<'a> {
                 self.patch_here(vec![j]);
             }
             ExprKind::Call { callee, args } => {
-                let base = self.alloc(e.span)?;
+                let base = self.call_base(dst, e.span)?;
                 self.expr_to(callee, base)?;
                 self.args(args, e.span)?;
                 self.set_line(e.span);
@@ -1166,7 +1166,7 @@ impl<'a> Compiler<'a> {
                 }
             }
             ExprKind::MethodCall { recv, name, args } => {
-                let base = self.alloc(e.span)?;
+                let base = self.call_base(dst, e.span)?;
                 let nid = self.name_id(&name.name, name.span)?;
                 let static_struct = match &recv.kind {
                     ExprKind::Name(n, res)
@@ -1228,6 +1228,20 @@ impl<'a> Compiler<'a> {
         }
         self.free_to(mark);
         Ok(())
+    }
+
+    /// Where a call puts its callee: `dst` itself when it is the newest
+    /// temporary (so the result needs no move), else a fresh register.
+    fn call_base(&mut self, dst: Reg, span: Span) -> CResult<Reg> {
+        if dst as u16 + 1 == self.mark() && !self.is_local_reg(dst) {
+            Ok(dst)
+        } else {
+            self.alloc(span)
+        }
+    }
+
+    fn is_local_reg(&self, r: Reg) -> bool {
+        self.fns.last().is_some_and(|f| f.decl_regs.values().any(|&x| x == r))
     }
 
     fn load_int(&mut self, i: i64, dst: Reg, span: Span) -> CResult<()> {

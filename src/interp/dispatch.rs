@@ -6,8 +6,6 @@
 //! (loop headers, calls, after allocating instructions), where every live
 //! value is in a register, a global or a constant.
 
-use smallvec::SmallVec;
-
 use super::vm::{Frame, Vm};
 use crate::bytecode::{Op, Proto, UpvalDesc};
 use crate::error::Error;
@@ -41,7 +39,7 @@ impl Vm {
                 self.execute(entry)
             }
             Value::Native(i) => {
-                let args: SmallVec<[Value; 8]> = self.stack[slot + 1..slot + 1 + nargs].iter().copied().collect();
+                let args: Vec<Value> = self.stack[slot + 1..slot + 1 + nargs].to_vec();
                 self.call_native(i, &args).map_err(|m| self.runtime_error(m))
             }
             v => {
@@ -86,7 +84,7 @@ impl Vm {
         // this frame's part of the stack.
         macro_rules! r {
             ($i:expr) => {
-                unsafe { *base.add($i as usize) }
+                unsafe { raw::load(base.add($i as usize)) }
             };
         }
         macro_rules! reg {
@@ -505,13 +503,12 @@ impl Vm {
                     Value::Func(f) => enter!(f, a, n as usize),
                     Value::Native(i) => {
                         // SAFETY: the arguments are registers a+1..=a+n of this frame.
-                        let args: SmallVec<[Value; 8]> =
-                            unsafe { std::slice::from_raw_parts(base.add(a as usize + 1), n as usize) }
-                                .iter()
-                                .copied()
-                                .collect();
+                        // Natives never write the value stack below the running
+                        // frame's top (a host re-entering the VM starts above it),
+                        // so the slice is not mutated while borrowed.
+                        let args = unsafe { std::slice::from_raw_parts(base.add(a as usize + 1), n as usize) };
                         self.frames.last_mut().expect("frame").pc = pc;
-                        let v = tri!(self.call_native(i, &args));
+                        let v = tri!(self.call_native(i, args));
                         set!(a, v);
                         gc_point!();
                     }
@@ -531,13 +528,10 @@ impl Vm {
                             }
                         }
                         Value::Array(_) | Value::Str(_) | Value::Map(_) if (name as usize) < BUILTIN_METHODS.len() => {
-                            // SAFETY: the arguments are registers a+2..a+2+n of this frame.
-                            let args: SmallVec<[Value; 8]> =
-                                unsafe { std::slice::from_raw_parts(base.add(a as usize + 2), n as usize) }
-                                    .iter()
-                                    .copied()
-                                    .collect();
-                            let v = tri!(builtins::call_method(self, recv, name, &args));
+                            // SAFETY: the arguments are registers a+2..a+2+n of this
+                            // frame; built-in methods never touch the value stack.
+                            let args = unsafe { std::slice::from_raw_parts(base.add(a as usize + 2), n as usize) };
+                            let v = tri!(builtins::call_method(self, recv, name, args));
                             set!(a, v);
                             gc_point!();
                         }

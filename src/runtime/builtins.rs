@@ -6,7 +6,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use super::ops::{self, cmp_int_float, index_error, key_not_found, map_key};
-use super::structdef::BUILTIN_METHODS;
+use super::structdef::{method, BUILTIN_METHODS};
 use super::value::Value;
 use crate::frontend::compiler::GlobalKind;
 use crate::interp::{NativeFn, Vm};
@@ -262,24 +262,24 @@ fn slice_bounds(a: i64, b: i64, len: usize) -> Result<(usize, usize), String> {
 pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
     let m = BUILTIN_METHODS[name as usize];
     match recv {
-        Value::Array(arr) => match m {
-            "push" => {
+        Value::Array(arr) => match name {
+            method::PUSH => {
                 arity(m, args, 1)?;
                 let d = arr.get_mut().push(args[0]);
                 vm.heap.account(d);
                 Ok(Value::Nil)
             }
-            "pop" => {
+            method::POP => {
                 arity(m, args, 0)?;
                 let (v, d) = arr.get_mut().with_vec(|v| v.pop());
                 vm.heap.account(d);
                 v.ok_or_else(|| "pop from an empty array".to_string())
             }
-            "length" => {
+            method::LENGTH => {
                 arity(m, args, 0)?;
                 Ok(Value::Int(arr.get().len() as i64))
             }
-            "insert" => {
+            method::INSERT => {
                 arity(m, args, 2)?;
                 let i = int_arg(args[0], "insert")?;
                 let len = arr.get().len();
@@ -290,7 +290,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                 vm.heap.account(d);
                 Ok(Value::Nil)
             }
-            "remove" => {
+            method::REMOVE => {
                 arity(m, args, 1)?;
                 let i = int_arg(args[0], "remove")?;
                 let len = arr.get().len();
@@ -300,13 +300,13 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                 let (v, _) = arr.get_mut().with_vec(|v| v.remove(i as usize));
                 Ok(v)
             }
-            "slice" => {
+            method::SLICE => {
                 arity(m, args, 2)?;
                 let (a, b) = slice_bounds(int_arg(args[0], "slice")?, int_arg(args[1], "slice")?, arr.get().len())?;
                 let items = arr.get().as_slice()[a..b].to_vec();
                 Ok(Value::Array(vm.heap.alloc_array(items)))
             }
-            "join" => {
+            method::JOIN => {
                 arity(m, args, 1)?;
                 let Value::Str(sep) = args[0] else {
                     return Err(format!("join expects a string separator, found {}", args[0].kind_name()));
@@ -330,12 +330,12 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
         },
         Value::Str(s) => {
             let text = s.get().as_str();
-            match m {
-                "length" => {
+            match name {
+                method::LENGTH => {
                     arity(m, args, 0)?;
                     Ok(Value::Int(text.len() as i64))
                 }
-                "byte" => {
+                method::BYTE => {
                     arity(m, args, 1)?;
                     let i = int_arg(args[0], "byte")?;
                     match text.as_bytes().get(i as usize) {
@@ -343,7 +343,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                         _ => Err(index_error(i, text.len())),
                     }
                 }
-                "slice" => {
+                method::SLICE => {
                     arity(m, args, 2)?;
                     let (a, b) = slice_bounds(int_arg(args[0], "slice")?, int_arg(args[1], "slice")?, text.len())?;
                     match text.get(a..b) {
@@ -351,7 +351,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                         None => Err(format!("slice {a}..{b} is not on a character boundary")),
                     }
                 }
-                "split" => {
+                method::SPLIT => {
                     arity(m, args, 1)?;
                     let Value::Str(sep) = args[0] else {
                         return Err(format!("split expects a string separator, found {}", args[0].kind_name()));
@@ -363,7 +363,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                     let parts: Vec<Value> = text.split(sep).map(|p| Value::Str(vm.heap.alloc_str(p))).collect();
                     Ok(Value::Array(vm.heap.alloc_array(parts)))
                 }
-                "contains" => {
+                method::CONTAINS => {
                     arity(m, args, 1)?;
                     let Value::Str(sub) = args[0] else {
                         return Err(format!("contains expects a string, found {}", args[0].kind_name()));
@@ -373,30 +373,30 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                 _ => Err(format!("unknown method {m} for string")),
             }
         }
-        Value::Map(map) => match m {
-            "has" => {
+        Value::Map(map) => match name {
+            method::HAS => {
                 arity(m, args, 1)?;
                 Ok(Value::Bool(map.get().entries.contains_key(&map_key(args[0])?)))
             }
-            "get" => {
+            method::GET => {
                 arity(m, args, 2)?;
                 Ok(map.get().entries.get(&map_key(args[0])?).copied().unwrap_or(args[1]))
             }
-            "remove" => {
+            method::REMOVE => {
                 arity(m, args, 1)?;
                 Ok(map.get_mut().entries.shift_remove(&map_key(args[0])?).unwrap_or(Value::Nil))
             }
-            "keys" => {
+            method::KEYS => {
                 arity(m, args, 0)?;
                 let keys: Vec<Value> = map.get().entries.keys().map(|k| k.to_value()).collect();
                 Ok(Value::Array(vm.heap.alloc_array(keys)))
             }
-            "values" => {
+            method::VALUES => {
                 arity(m, args, 0)?;
                 let vals: Vec<Value> = map.get().entries.values().copied().collect();
                 Ok(Value::Array(vm.heap.alloc_array(vals)))
             }
-            "length" => {
+            method::LENGTH => {
                 arity(m, args, 0)?;
                 Ok(Value::Int(map.get().entries.len() as i64))
             }

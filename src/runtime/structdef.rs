@@ -14,6 +14,24 @@ pub struct Names {
     names: Vec<String>,
 }
 
+/// Ids of the built-in methods (positions in `BUILTIN_METHODS`).
+pub mod method {
+    pub const PUSH: u16 = 0;
+    pub const POP: u16 = 1;
+    pub const LENGTH: u16 = 2;
+    pub const INSERT: u16 = 3;
+    pub const REMOVE: u16 = 4;
+    pub const SLICE: u16 = 5;
+    pub const JOIN: u16 = 6;
+    pub const BYTE: u16 = 7;
+    pub const SPLIT: u16 = 8;
+    pub const CONTAINS: u16 = 9;
+    pub const HAS: u16 = 10;
+    pub const GET: u16 = 11;
+    pub const KEYS: u16 = 12;
+    pub const VALUES: u16 = 13;
+}
+
 /// Built-in method names; their ids are their positions here.
 pub const BUILTIN_METHODS: &[&str] = &[
     "push", "pop", "length", "insert", "remove", "slice", "join", "byte", "split", "contains", "has", "get", "keys",

@@ -155,6 +155,21 @@ pub mod raw {
         }
     }
 
+    /// Reads a whole value as two 8-byte words.
+    ///
+    /// # Safety
+    /// `p` points to a live `Value`.
+    #[inline(always)]
+    pub unsafe fn load(p: *const Value) -> Value {
+        let mut out = MaybeUninit::<Value>::uninit();
+        // SAFETY: copies the two words of a valid Value into `out`, which then
+        // holds that same valid Value.
+        unsafe {
+            copy(out.as_mut_ptr(), p);
+            out.assume_init()
+        }
+    }
+
     pub const INT: u64 = tag::INT as u64;
     pub const FLOAT: u64 = tag::FLOAT as u64;
 }
