@@ -1,11 +1,22 @@
 //! `Config`: every knob of a VM, set by the host or the CLI.
 
+pub use crate::jit::state::DumpFlags;
+
 /// How a VM is built. `Config::default()` is what `vela FILE` uses.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Run the trace JIT (`--jit=on|off`, env `VELA_JIT=off`). The JIT is not
-    /// built yet: the flag is accepted and recorded.
+    /// Run the trace JIT (`--jit=on|off`, env `VELA_JIT=off`).
     pub jit: bool,
+    /// Back-edges before a loop is recorded (`--hot-loop`). LuaJIT uses 56;
+    /// an LLVM compile costs about as much as a few thousand interpreted loop
+    /// iterations, so VelaVM waits a little longer before committing to one.
+    pub hot_loop: u32,
+    /// IR instructions before a recording is abandoned (`--max-trace`).
+    pub max_trace: usize,
+    /// Log trace starts, aborts with reasons, and blacklisting to stderr.
+    pub jit_verbose: bool,
+    /// Print each trace's IR / LLVM IR / assembly to stderr as it is compiled.
+    pub jit_dump: DumpFlags,
     /// Heap limit in bytes; exceeding it is the runtime error `memory limit exceeded`.
     pub mem_limit: usize,
     /// Stop with an error after this many executed instructions (checked at
@@ -21,6 +32,10 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             jit: std::env::var("VELA_JIT").map(|v| v != "off").unwrap_or(true),
+            hot_loop: 200,
+            max_trace: 2000,
+            jit_verbose: false,
+            jit_dump: DumpFlags::default(),
             mem_limit: 4 << 30,
             instruction_budget: None,
             stack_slots: 1 << 21,

@@ -11,12 +11,15 @@
 
 pub mod bytecode;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod frontend;
 pub mod interp;
+pub mod jit;
 pub mod runtime;
 
 pub use config::Config;
+pub use embed::{Callee, FromVela, HostFn, HostResult, IntoArgs, IntoVela, VelaKey, WithVm};
 pub use error::{Error, ErrorKind, Location, TraceFrame};
 pub use interp::Vm;
 pub use runtime::Value;

@@ -17,7 +17,14 @@ enum OnOff {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Dump {
+    /// The compiled bytecode, instead of running.
     Bytecode,
+    /// Each trace's IR (recorded and optimised) as it is compiled, to stderr.
+    Ir,
+    /// Each trace's LLVM IR as compiled, to stderr.
+    Llvm,
+    /// Each trace's machine code as compiled, to stderr.
+    Asm,
 }
 
 #[derive(Parser, Debug)]
@@ -34,9 +41,21 @@ struct Cli {
     /// Turn the trace JIT on or off (also env VELA_JIT=off).
     #[arg(long, value_enum, value_name = "on|off")]
     jit: Option<OnOff>,
-    /// Print the compiled form instead of running.
+    /// Print compiled forms: bytecode (instead of running), or each trace's ir/llvm/asm.
     #[arg(long, value_enum)]
     dump: Option<Dump>,
+    /// Loop back-edges before a loop is recorded by the JIT.
+    #[arg(long, value_name = "N")]
+    hot_loop: Option<u32>,
+    /// Longest trace in IR instructions; longer recordings are abandoned.
+    #[arg(long, value_name = "N")]
+    max_trace: Option<usize>,
+    /// Log trace starts, aborts (with reasons) and blacklisting to stderr.
+    #[arg(long)]
+    jit_verbose: bool,
+    /// After running, report traces compiled/aborted/blacklisted, exits and compile times to stderr.
+    #[arg(long)]
+    jit_stats: bool,
     /// After running, print instructions executed, GC cycles, peak heap and wall time to stderr.
     #[arg(long)]
     stats: bool,
@@ -59,6 +78,16 @@ fn main() -> ExitCode {
     if let Some(m) = cli.mem_limit {
         config.mem_limit = m;
     }
+    if let Some(n) = cli.hot_loop {
+        config.hot_loop = n;
+    }
+    if let Some(n) = cli.max_trace {
+        config.max_trace = n;
+    }
+    config.jit_verbose = cli.jit_verbose;
+    config.jit_dump.ir = cli.dump == Some(Dump::Ir);
+    config.jit_dump.llvm = cli.dump == Some(Dump::Llvm);
+    config.jit_dump.asm = cli.dump == Some(Dump::Asm);
     let mut vm = Vm::new(config);
     let args: Vec<vela::Value> = cli.args.iter().map(|a| vm.new_string(a)).collect();
     let args = vm.new_array(args);
@@ -96,6 +125,9 @@ fn main() -> ExitCode {
         eprintln!("gc cycles: {}", h.collections);
         eprintln!("peak heap: {} bytes", h.peak_bytes);
         eprintln!("wall time: {:.3} ms", started.elapsed().as_secs_f64() * 1e3);
+    }
+    if cli.jit_stats {
+        eprint!("{}", vm.jit_report());
     }
     match result {
         Ok(_) => ExitCode::SUCCESS,

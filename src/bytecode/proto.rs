@@ -1,5 +1,6 @@
 //! Function prototypes: the compiled, immutable form of one function body.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use super::op::Op;
@@ -28,8 +29,20 @@ pub struct Proto {
     pub consts: Vec<Value>,
     pub protos: Vec<Rc<Proto>>,
     pub upvals: Vec<UpvalDesc>,
-    /// Number of `Loop` headers in `code`.
-    pub loop_count: u16,
+    /// Profiling and trace state of each `Loop` header, by loop id.
+    pub loops: Box<[LoopSlot]>,
     /// Line of the definition.
     pub line: u32,
+}
+
+/// `LoopSlot::trace` of a loop the JIT gave up on.
+pub const BLACKLISTED: u32 = u32::MAX;
+
+/// Per-loop JIT state, bumped by the interpreter at the loop header.
+#[derive(Debug, Default)]
+pub struct LoopSlot {
+    /// Back-edges taken since the last recording attempt.
+    pub counter: Cell<u32>,
+    /// 0: no trace; `BLACKLISTED`; else the id of the compiled trace.
+    pub trace: Cell<u32>,
 }

@@ -390,7 +390,7 @@ impl<'a> Compiler<'a> {
             consts: f.consts,
             protos: f.protos,
             upvals: f.upvals,
-            loop_count: f.loop_count,
+            loops: (0..f.loop_count).map(|_| Default::default()).collect(),
             line,
         })
     }

@@ -7,8 +7,10 @@
 //! value is in a register, a global or a constant.
 
 use super::vm::{Frame, Vm};
+use crate::bytecode::proto::BLACKLISTED;
 use crate::bytecode::{Op, Proto, UpvalDesc};
 use crate::error::Error;
+use crate::jit::recorder::{Recorder, Step};
 use crate::runtime::object::{FuncObj, StructObj};
 use crate::runtime::ops::{self, Arith, Bitwise};
 use crate::runtime::structdef::BUILTIN_METHODS;
@@ -65,8 +67,26 @@ impl Vm {
         f(self, args)
     }
 
-    /// The interpreter loop. Returns when the frame at depth `entry` returns.
+    /// Runs frames until the frame at depth `entry` returns, switching between
+    /// the plain loop and the recording loop as the JIT asks.
     fn execute(&mut self, entry: usize) -> Result<Value, Error> {
+        loop {
+            let flow = if self.jit.recorder.is_some() { self.run::<true>(entry) } else { self.run::<false>(entry) };
+            match flow {
+                Ok(Flow::Return(v)) => return Ok(v),
+                Ok(Flow::Switch) => {}
+                Err(e) => {
+                    // A recording cut short by an error is simply dropped.
+                    self.jit.recorder = None;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// The interpreter loop. With `RECORD`, the JIT's recorder sees every
+    /// instruction before it executes.
+    fn run<const RECORD: bool>(&mut self, entry: usize) -> Result<Flow, Error> {
         let stack = self.stack.as_mut_ptr();
         let stack_len = self.stack.len();
         let mut icount: u64 = 0;
@@ -243,6 +263,32 @@ impl Vm {
             // SAFETY: every prototype ends in a return and jumps stay inside the
             // code, so `pc` is always a valid index here.
             let op = unsafe { *code.get_unchecked(pc) };
+            if RECORD {
+                let mut rec = self.jit.recorder.take().expect("recording");
+                // SAFETY: `base` points at this frame's live registers.
+                let step = unsafe { rec.step(self, op, pc, frame.base, base) };
+                let slot = crate::jit::state::loop_slot(
+                    // SAFETY: the recorder's root prototype is alive: its frame is on the stack.
+                    unsafe { &*rec.root_proto },
+                    rec.loop_id,
+                );
+                let where_ = rec_where(&rec);
+                match step {
+                    Step::Continue => self.jit.recorder = Some(rec),
+                    Step::Done => {
+                        self.frames.last_mut().expect("frame").pc = pc;
+                        self.stats.instructions += icount;
+                        self.jit.finish(rec, slot, &where_);
+                        return Ok(Flow::Switch);
+                    }
+                    Step::Abort(why) => {
+                        self.frames.last_mut().expect("frame").pc = pc;
+                        self.stats.instructions += icount;
+                        self.jit.abort((rec.root_proto as usize, rec.loop_id), &why, slot, &where_);
+                        return Ok(Flow::Switch);
+                    }
+                }
+            }
             pc += 1;
             icount += 1;
             match op {
@@ -448,10 +494,40 @@ impl Vm {
                     }
                 }
 
-                Op::Loop { .. } => {
+                Op::Loop { id } => {
                     gc_point!();
                     if self.config.instruction_budget.is_some() || self.interrupt.is_some() {
                         check_budget!();
+                    }
+                    if self.jit.settings.enabled && !RECORD {
+                        if let Some(slot) = proto.loops.get(id as usize) {
+                            let t = slot.trace.get();
+                            if t == 0 {
+                                let c = slot.counter.get() + 1;
+                                slot.counter.set(c);
+                                if c >= self.jit.settings.hot_loop {
+                                    slot.counter.set(0);
+                                    let rec = Recorder::new(
+                                        proto as *const Proto,
+                                        id,
+                                        pc - 1,
+                                        frame.base,
+                                        self.frames.len(),
+                                        self.jit.settings.max_trace,
+                                        self.globals.as_ptr() as u64,
+                                    );
+                                    let where_ = rec_where(&rec);
+                                    self.jit.start_recording(rec, &where_);
+                                    self.frames.last_mut().expect("frame").pc = pc;
+                                    self.stats.instructions += icount;
+                                    return Ok(Flow::Switch);
+                                }
+                            } else if t != BLACKLISTED && self.can_enter(t, frame.base) {
+                                self.frames.last_mut().expect("frame").pc = pc;
+                                self.enter_trace(t, frame.base);
+                                reload!();
+                            }
+                        }
                     }
                 }
                 Op::ForPrep { a, incl, off } => match (r!(a), r!(a + 1)) {
@@ -550,7 +626,7 @@ impl Vm {
                     self.frames.pop();
                     if self.frames.len() == entry {
                         self.stats.instructions += icount;
-                        return Ok(v);
+                        return Ok(Flow::Return(v));
                     }
                     // SAFETY: the callee slot `base - 1` belongs to the caller's frame.
                     unsafe { *base.sub(1) = v };
@@ -560,7 +636,7 @@ impl Vm {
                     self.frames.pop();
                     if self.frames.len() == entry {
                         self.stats.instructions += icount;
-                        return Ok(Value::Nil);
+                        return Ok(Flow::Return(Value::Nil));
                     }
                     // SAFETY: as for `Return`.
                     unsafe { *base.sub(1) = Value::Nil };
@@ -675,6 +751,22 @@ impl Vm {
         }
         ops::arith(op, x, y)
     }
+}
+
+/// How `run` ended.
+enum Flow {
+    /// The entry frame returned this value.
+    Return(Value),
+    /// Recording started or stopped: run again in the other mode.
+    Switch,
+}
+
+/// `file:line` of a recorder's loop, for JIT messages.
+fn rec_where(rec: &Recorder) -> String {
+    // SAFETY: the root prototype's frame is on the stack while recording.
+    let p = unsafe { &*rec.root_proto };
+    let line = p.lines.get(rec.header_pc).copied().unwrap_or(p.line);
+    format!("{}:{} (in {})", p.file, line, p.name)
 }
 
 fn wrong_args(name: &str, expected: usize, got: usize) -> String {

@@ -21,6 +21,7 @@ use crate::error::{Error, ErrorKind, Location, TraceFrame};
 use crate::frontend::compiler::{self, CompileEnv, GlobalKind};
 use crate::frontend::resolve::Known;
 use crate::frontend::{self, CompileError};
+use crate::jit::state::{JitSettings, JitState};
 use crate::runtime::format::{display, FmtCtx};
 use crate::runtime::object::FuncObj;
 use crate::runtime::structdef::StructDef;
@@ -67,16 +68,32 @@ pub struct Vm {
     pub(crate) start: Instant,
     pub(crate) interrupt: Option<Box<dyn FnMut() -> bool>>,
     pub(crate) native_names: Vec<&'static str>,
+    /// Arguments of natives the host calls directly (`call_value` on a native):
+    /// no frame holds them, so they are GC roots here for the call's duration.
+    pub(crate) host_roots: Vec<Value>,
+    pub(crate) jit: JitState,
 }
 
 impl Vm {
     pub fn new(config: Config) -> Vm {
         let stack = vec![Value::Nil; config.stack_slots.max(64)];
+        let jit = JitState::new(JitSettings {
+            // Compiled loops do not count instructions or poll the interrupt
+            // callback, so a VM with either runs in the interpreter only.
+            enabled: config.jit && config.instruction_budget.is_none(),
+            hot_loop: config.hot_loop.max(1),
+            max_trace: config.max_trace,
+            max_aborts: 4,
+            verbose: config.jit_verbose,
+            dump: config.jit_dump,
+        });
         let mut vm = Vm {
             heap: Heap::new(config.mem_limit),
             stack,
             frames: Vec::new(),
-            globals: Vec::new(),
+            // Global slots are u16 indices; reserving them all up front means the
+            // array never moves, so compiled traces may read it by address.
+            globals: Vec::with_capacity(1 << 16),
             env: CompileEnv::new(),
             structs: Vec::new(),
             natives: Vec::new(),
@@ -87,6 +104,8 @@ impl Vm {
             start: Instant::now(),
             interrupt: None,
             native_names: Vec::new(),
+            host_roots: Vec::new(),
+            jit,
         };
         builtins::install(&mut vm);
         vm
@@ -110,6 +129,16 @@ impl Vm {
         self.stats
     }
 
+    /// The `--jit-stats` report.
+    pub fn jit_report(&self) -> String {
+        self.jit.report()
+    }
+
+    /// JIT counters (traces compiled, aborted, blacklisted).
+    pub fn jit_stats(&self) -> crate::jit::state::JitStats {
+        self.jit.stats.clone()
+    }
+
     pub fn heap_stats(&self) -> crate::runtime::heap::HeapStats {
         let mut s = self.heap.stats;
         s.bytes = self.heap.bytes();
@@ -118,10 +147,16 @@ impl Vm {
 
     /// Called at loop headers and calls; returning `true` stops the script.
     pub fn set_interrupt(&mut self, f: impl FnMut() -> bool + 'static) {
+        // Compiled loops do not poll the callback: interpret from now on.
+        self.jit.settings.enabled = false;
         self.interrupt = Some(Box::new(f));
     }
 
     pub fn set_instruction_budget(&mut self, budget: Option<u64>) {
+        // Compiled loops do not count instructions: interpret from now on.
+        if budget.is_some() {
+            self.jit.settings.enabled = false;
+        }
         self.config.instruction_budget = budget;
     }
 
@@ -233,7 +268,14 @@ impl Vm {
             self.stack[top + 1 + i] = *a;
         }
         let depth = self.frames.len();
+        // A native runs without a frame, so its argument slots are not roots and
+        // a native that re-enters the VM reuses them: root the arguments here.
+        let rooted = self.host_roots.len();
+        if let Value::Native(_) = f {
+            self.host_roots.extend_from_slice(args);
+        }
         let r = self.call_at(top, args.len());
+        self.host_roots.truncate(rooted);
         self.frames.truncate(depth);
         r
     }
@@ -252,8 +294,10 @@ impl Vm {
         let roots = self.stack[..top]
             .iter()
             .chain(self.globals.iter())
+            .chain(self.host_roots.iter())
             .chain(self.structs.iter().flat_map(|s| s.methods().iter()))
-            .chain(self.protos.iter().flat_map(|p| p.consts.iter()));
+            .chain(self.protos.iter().flat_map(|p| p.consts.iter()))
+            .chain(self.jit.roots());
         self.heap.collect(roots);
         if self.heap.bytes() > self.heap.limit {
             return Err("memory limit exceeded".into());

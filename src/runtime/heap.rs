@@ -64,6 +64,15 @@ impl<T> std::fmt::Debug for GcRef<T> {
 }
 
 impl<T> GcRef<T> {
+    /// A reference from an object address previously taken with `as_ptr`.
+    ///
+    /// # Safety
+    /// `ptr` must point to a live object of type `T` allocated by a `Heap`.
+    pub unsafe fn from_raw(ptr: *mut T) -> GcRef<T> {
+        // SAFETY: non-null by the caller's guarantee.
+        GcRef { ptr: unsafe { NonNull::new_unchecked(ptr) }, _marker: PhantomData }
+    }
+
     pub fn as_ptr(self) -> *mut T {
         self.ptr.as_ptr()
     }

@@ -1,0 +1,284 @@
+//! Instructions: small `Copy` records in a linear SSA trace, named by `Ref`.
+
+use std::fmt;
+
+use crate::types::Type;
+
+/// An SSA value: the index of the instruction that defines it.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ref(pub u32);
+
+impl Ref {
+    /// "No operand".
+    pub const NONE: Ref = Ref(u32::MAX);
+
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+    pub fn is_none(self) -> bool {
+        self == Ref::NONE
+    }
+}
+
+impl fmt::Debug for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_none() {
+            write!(f, "_")
+        } else {
+            write!(f, "%{}", self.0)
+        }
+    }
+}
+
+/// Names a snapshot of the trace (`Trace::snaps`).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
+pub struct SnapId(pub u32);
+
+impl SnapId {
+    pub const NONE: SnapId = SnapId(u32::MAX);
+}
+
+/// What an instruction does. Operands are `a`, `b`, `c` (`Ref`s) and `imm`;
+/// the comment after each says which it uses. "guard" means the instruction
+/// has a snapshot (`Inst::snap`) and leaves the trace through it when its
+/// check fails.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Opcode {
+    // Constants (no operands; the value is in `imm`).
+    /// `imm` as i64.
+    KInt,
+    /// `imm` holds the f64 bits.
+    KFloat,
+    /// `imm` is 0 or 1.
+    KBool,
+    KNil,
+    /// A heap pointer constant (`imm` is the address); `ty` names its kind.
+    KPtr,
+
+    /// Reads stack slot `imm` (relative to the trace's base frame). With a
+    /// concrete `ty` it is a guard that the slot holds that kind, and yields
+    /// the unboxed payload; with `Type::Value` it yields the boxed value.
+    SLoad,
+    /// Guard that boxed `a` has kind `ty`; yields the unboxed payload.
+    Unbox,
+    /// Boxes `a` (of a concrete type) into a `Value`.
+    Box,
+
+    // Int arithmetic. `..Ov` are guards: they exit on signed overflow.
+    AddOv,
+    SubOv,
+    MulOv,
+    /// `a / b` truncating; the recorder guards `b != 0` and no overflow first.
+    Div,
+    /// `a % b`; guarded like `Div`.
+    Rem,
+    /// Wrapping add (for values proved not to overflow).
+    Add,
+    Sub,
+    BAnd,
+    BOr,
+    BXor,
+    /// `a << b`, `b` in 0..=63 (guarded by the recorder).
+    Shl,
+    /// Arithmetic `a >> b`.
+    Shr,
+    BNot,
+
+    // Float arithmetic.
+    FAdd,
+    FSub,
+    FMul,
+    FDiv,
+    FRem,
+    FNeg,
+    /// Int `a` to Float.
+    IToF,
+    /// Float math intrinsics of `a` (and `b` for `FPow`).
+    FSqrt,
+    FSin,
+    FCos,
+    FFloor,
+    FCeil,
+    FAbs,
+    FPow,
+
+    // Comparisons, yielding Bool.
+    ILt,
+    ILe,
+    IEq,
+    INe,
+    FLt,
+    FLe,
+    FEq,
+    FNe,
+    /// Identity of two pointers, or equality of two Bools or two Natives.
+    PEq,
+    PNe,
+
+    /// Guard: exit unless Bool `a` is true.
+    GuardTrue,
+    /// Guard: exit unless Bool `a` is false.
+    GuardFalse,
+
+    // Heap access (pointers are already type-guarded).
+    /// Length of Array `a` (Int).
+    ALen,
+    /// Element `b` of Array `a` (boxed Value); bounds are guarded before.
+    ALoad,
+    /// Element `b` of Array `a` = boxed `c`.
+    AStore,
+    /// Guard that Struct `a` is an instance of struct definition `imm`.
+    GuardDef,
+    /// Field number `imm` of Struct `a` (boxed Value).
+    FLoad,
+    /// Field number `imm` of Struct `a` = boxed `c`.
+    FStore,
+    /// The value in Cell `a` (boxed).
+    CLoad,
+    /// Cell `a` = boxed `c`.
+    CStore,
+    /// Upvalue cell number `imm` of closure `a` (a Cell pointer).
+    Upval,
+    /// Global number `imm` (boxed Value), read from the globals array whose
+    /// address is the `KPtr` `a` (the array never moves while traces exist).
+    GLoad,
+
+    /// Start of the loop body: everything before runs once per entry.
+    Loop,
+    /// Loop-carried value: `a` on entry to the loop, `b` from the previous
+    /// iteration. Placed after the loop body; the back end makes it a phi at
+    /// the loop header.
+    Phi,
+    /// Removed by a pass; ignored by every consumer.
+    Nop,
+}
+
+impl Opcode {
+    pub fn is_const(self) -> bool {
+        matches!(self, Opcode::KInt | Opcode::KFloat | Opcode::KBool | Opcode::KNil | Opcode::KPtr)
+    }
+
+    /// Whether the instruction may leave the trace (needs a snapshot).
+    pub fn is_guard(self, ty: Type) -> bool {
+        match self {
+            Opcode::SLoad => ty != Type::Value,
+            Opcode::Unbox
+            | Opcode::AddOv
+            | Opcode::SubOv
+            | Opcode::MulOv
+            | Opcode::GuardTrue
+            | Opcode::GuardFalse
+            | Opcode::GuardDef => true,
+            _ => false,
+        }
+    }
+
+    /// Whether the instruction writes memory (never removed, never reordered).
+    pub fn is_store(self) -> bool {
+        matches!(self, Opcode::AStore | Opcode::FStore | Opcode::CStore)
+    }
+
+    /// Whether the instruction reads mutable memory (its result depends on
+    /// stores before it).
+    pub fn is_load(self) -> bool {
+        matches!(self, Opcode::SLoad | Opcode::ALoad | Opcode::FLoad | Opcode::CLoad | Opcode::ALen | Opcode::GLoad)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Opcode::KInt => "kint",
+            Opcode::KFloat => "kflt",
+            Opcode::KBool => "kbool",
+            Opcode::KNil => "knil",
+            Opcode::KPtr => "kptr",
+            Opcode::SLoad => "sload",
+            Opcode::Unbox => "unbox",
+            Opcode::Box => "box",
+            Opcode::AddOv => "addov",
+            Opcode::SubOv => "subov",
+            Opcode::MulOv => "mulov",
+            Opcode::Div => "div",
+            Opcode::Rem => "rem",
+            Opcode::Add => "add",
+            Opcode::Sub => "sub",
+            Opcode::BAnd => "band",
+            Opcode::BOr => "bor",
+            Opcode::BXor => "bxor",
+            Opcode::Shl => "shl",
+            Opcode::Shr => "shr",
+            Opcode::BNot => "bnot",
+            Opcode::FAdd => "fadd",
+            Opcode::FSub => "fsub",
+            Opcode::FMul => "fmul",
+            Opcode::FDiv => "fdiv",
+            Opcode::FRem => "frem",
+            Opcode::FNeg => "fneg",
+            Opcode::IToF => "itof",
+            Opcode::FSqrt => "fsqrt",
+            Opcode::FSin => "fsin",
+            Opcode::FCos => "fcos",
+            Opcode::FFloor => "ffloor",
+            Opcode::FCeil => "fceil",
+            Opcode::FAbs => "fabs",
+            Opcode::FPow => "fpow",
+            Opcode::ILt => "ilt",
+            Opcode::ILe => "ile",
+            Opcode::IEq => "ieq",
+            Opcode::INe => "ine",
+            Opcode::FLt => "flt",
+            Opcode::FLe => "fle",
+            Opcode::FEq => "feq",
+            Opcode::FNe => "fne",
+            Opcode::PEq => "peq",
+            Opcode::PNe => "pne",
+            Opcode::GuardTrue => "gtrue",
+            Opcode::GuardFalse => "gfalse",
+            Opcode::ALen => "alen",
+            Opcode::ALoad => "aload",
+            Opcode::AStore => "astore",
+            Opcode::GuardDef => "gdef",
+            Opcode::FLoad => "fload",
+            Opcode::FStore => "fstore",
+            Opcode::CLoad => "cload",
+            Opcode::CStore => "cstore",
+            Opcode::Upval => "upval",
+            Opcode::GLoad => "gload",
+            Opcode::Loop => "loop",
+            Opcode::Phi => "phi",
+            Opcode::Nop => "nop",
+        }
+    }
+}
+
+/// One instruction. 24 bytes, `Copy`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Inst {
+    pub op: Opcode,
+    pub ty: Type,
+    pub a: Ref,
+    pub b: Ref,
+    pub c: Ref,
+    pub imm: i64,
+    /// The snapshot a guard exits through (`SnapId::NONE` otherwise).
+    pub snap: SnapId,
+}
+
+impl Inst {
+    pub fn new(op: Opcode, ty: Type) -> Inst {
+        Inst { op, ty, a: Ref::NONE, b: Ref::NONE, c: Ref::NONE, imm: 0, snap: SnapId::NONE }
+    }
+
+    /// The `Ref` operands in use.
+    pub fn operands(&self) -> impl Iterator<Item = Ref> {
+        [self.a, self.b, self.c].into_iter().filter(|r| !r.is_none())
+    }
+
+    pub fn operands_mut(&mut self) -> impl Iterator<Item = &mut Ref> {
+        [&mut self.a, &mut self.b, &mut self.c].into_iter().filter(|r| !r.is_none())
+    }
+
+    pub fn float(&self) -> f64 {
+        f64::from_bits(self.imm as u64)
+    }
+}

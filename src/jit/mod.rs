@@ -1,0 +1,12 @@
+//! The trace JIT. The loop profiler is the interpreter's `Loop` instruction
+//! counting into `bytecode::proto::LoopSlot`; here are the recorder (one loop
+//! iteration → trace IR, `recorder`), the LLVM back end (`backend`) with the
+//! value/object layout it relies on (`layout`), OSR entry and deoptimizing
+//! exits (`deopt`), and the JIT's state and statistics (`state`). The IR, its
+//! verifier and passes are crate `vela-ir`.
+
+pub mod backend;
+pub mod deopt;
+pub mod layout;
+pub mod recorder;
+pub mod state;

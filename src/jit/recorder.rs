@@ -1,0 +1,852 @@
+//! The trace recorder: while a hot loop runs one more iteration in the
+//! interpreter, turns each executed instruction, with the runtime types and
+//! values it sees, into trace IR with guards and snapshots. Owns the mapping
+//! from interpreter slots to SSA values; must not execute anything (the
+//! interpreter does, right after each `step`).
+//!
+//! Slots are numbered relative to the trace's root frame base, so an inlined
+//! callee's registers are simply higher slots. A guard's snapshot resumes at
+//! the instruction being recorded, which the interpreter then re-executes
+//! (branches and checks have no side effects before they fail).
+
+use smallvec::SmallVec;
+use vela_ir::{Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
+
+use crate::bytecode::{Op, Proto, Reg};
+use crate::interp::Vm;
+use crate::runtime::ops;
+use crate::runtime::structdef::method;
+use crate::runtime::Value;
+
+/// What the interpreter does after a recorded instruction.
+pub enum Step {
+    /// Execute the instruction and keep recording.
+    Continue,
+    /// The iteration is complete: compile the trace (do not execute this
+    /// instruction in recording mode).
+    Done,
+    /// Give up, for the stated reason.
+    Abort(String),
+}
+
+type R<T> = Result<T, String>;
+
+fn abort<T>(why: impl Into<String>) -> R<T> {
+    Err(why.into())
+}
+
+/// An inlined frame while recording.
+struct InlineFrame {
+    proto: *const Proto,
+    /// Slot of the callee's base relative to the root base.
+    base: usize,
+}
+
+pub struct Recorder {
+    pub trace: Trace,
+    /// Where the loop lives.
+    pub root_proto: *const Proto,
+    pub loop_id: u16,
+    /// pc of the `Loop` instruction (the trace's anchor and resume point).
+    pub header_pc: usize,
+    /// Absolute stack index of the root frame's base.
+    pub root_base: usize,
+    /// `Vm::frames.len()` when recording started.
+    pub root_depth: usize,
+    slots: Vec<Ref>,
+    modified: Vec<bool>,
+    frames: SmallVec<[SnapFrame; 2]>,
+    inline: Vec<InlineFrame>,
+    /// Heap objects the trace refers to by address: kept alive by the GC.
+    pub roots: Vec<Value>,
+    max_len: usize,
+    /// pc of the instruction being recorded (snapshots resume here).
+    pc: usize,
+    globals_addr: u64,
+    /// The last snapshot taken and the trace length then, to share snapshots.
+    last_snap: Option<(SnapId, usize, usize)>,
+}
+
+const MAX_INLINE_DEPTH: usize = 8;
+
+fn type_of(v: Value) -> R<Type> {
+    Ok(match v {
+        Value::Nil => Type::Nil,
+        Value::Bool(_) => Type::Bool,
+        Value::Int(_) => Type::Int,
+        Value::Float(_) => Type::Float,
+        Value::Str(_) => Type::Str,
+        Value::Array(_) => Type::Array,
+        Value::Map(_) => Type::Map,
+        Value::Func(_) => Type::Func,
+        Value::Native(_) => Type::Native,
+        Value::Struct(_) => Type::Struct,
+        Value::Cell(_) => Type::Cell,
+        Value::Uninit => return abort("uninitialized value"),
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Arith {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Lt,
+    Le,
+    Eq,
+    Ne,
+}
+
+impl Recorder {
+    pub fn new(
+        root_proto: *const Proto,
+        loop_id: u16,
+        header_pc: usize,
+        root_base: usize,
+        root_depth: usize,
+        max_len: usize,
+        globals_addr: u64,
+    ) -> Recorder {
+        Recorder {
+            trace: Trace::new(),
+            root_proto,
+            loop_id,
+            header_pc,
+            root_base,
+            root_depth,
+            slots: Vec::new(),
+            modified: Vec::new(),
+            frames: SmallVec::new(),
+            inline: Vec::new(),
+            roots: Vec::new(),
+            max_len,
+            pc: header_pc,
+            globals_addr,
+            last_snap: None,
+        }
+    }
+
+    // ---- slots and snapshots ----
+
+    fn ensure(&mut self, slot: usize) {
+        if self.slots.len() <= slot {
+            self.slots.resize(slot + 1, Ref::NONE);
+            self.modified.resize(slot + 1, false);
+        }
+    }
+
+    fn set(&mut self, slot: usize, r: Ref) {
+        self.ensure(slot);
+        self.slots[slot] = r;
+        self.modified[slot] = true;
+    }
+
+    /// The current slot state as a snapshot resuming at `self.pc`.
+    fn snapshot(&mut self) -> SnapId {
+        let len = self.trace.len();
+        if let Some((id, at, pc)) = self.last_snap {
+            if at == len && pc == self.pc {
+                return id;
+            }
+        }
+        let entries: Vec<SnapEntry> = self
+            .slots
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| self.modified[*i] && !r.is_none())
+            .map(|(i, r)| SnapEntry { slot: i as i32, value: *r })
+            .collect();
+        let snap = Snapshot { pc: self.pc as u32, entries, frames: self.frames.clone(), at: len as u32 };
+        let id = self.trace.add_snapshot(snap);
+        self.last_snap = Some((id, len, self.pc));
+        id
+    }
+
+    fn guard(&mut self, op: Opcode, ty: Type, a: Ref, b: Ref) -> Ref {
+        let snap = self.snapshot();
+        self.trace.guard(op, ty, a, b, snap)
+    }
+
+    /// The SSA value of slot `slot`, loading (and type-guarding) it on first use.
+    fn get(&mut self, slot: usize, v: Value) -> R<Ref> {
+        self.ensure(slot);
+        let r = self.slots[slot];
+        if !r.is_none() {
+            return Ok(r);
+        }
+        let ty = type_of(v)?;
+        let snap = self.snapshot();
+        let mut inst = vela_ir::Inst::new(Opcode::SLoad, ty);
+        inst.imm = slot as i64;
+        inst.snap = snap;
+        let r = self.trace.push(inst);
+        self.slots[slot] = r;
+        Ok(r)
+    }
+
+    /// A constant for a runtime value.
+    fn konst(&mut self, v: Value) -> R<Ref> {
+        Ok(match v {
+            Value::Nil => self.trace.knil(),
+            Value::Bool(b) => self.trace.kbool(b),
+            Value::Int(i) => self.trace.kint(i),
+            Value::Float(f) => self.trace.kfloat(f),
+            Value::Str(s) => self.kptr(Type::Str, s.as_ptr() as u64, v),
+            Value::Func(f) => self.kptr(Type::Func, f.as_ptr() as u64, v),
+            _ => return abort(format!("constant of kind {}", v.kind_name())),
+        })
+    }
+
+    fn kptr(&mut self, ty: Type, addr: u64, v: Value) -> Ref {
+        self.roots.push(v);
+        self.trace.kptr(ty, addr)
+    }
+
+    /// A boxed value converted to the type it has now (guarded).
+    fn unbox(&mut self, boxed: Ref, actual: Value) -> R<Ref> {
+        let ty = type_of(actual)?;
+        Ok(self.guard(Opcode::Unbox, ty, boxed, Ref::NONE))
+    }
+
+    fn as_float(&mut self, r: Ref) -> Ref {
+        match self.trace.ty(r) {
+            Type::Int => self.trace.emit(Opcode::IToF, Type::Float, r, Ref::NONE),
+            _ => r,
+        }
+    }
+
+    fn boxed(&mut self, r: Ref) -> Ref {
+        if self.trace.ty(r) == Type::Value {
+            r
+        } else {
+            self.trace.emit(Opcode::Box, Type::Value, r, Ref::NONE)
+        }
+    }
+
+    // ---- operations ----
+
+    fn arith(&mut self, op: Arith, x: Ref, xv: Value, y: Ref, yv: Value) -> R<Ref> {
+        match (xv, yv) {
+            (Value::Int(_), Value::Int(yi)) => {
+                let ir = match op {
+                    Arith::Add => return Ok(self.guard(Opcode::AddOv, Type::Int, x, y)),
+                    Arith::Sub => return Ok(self.guard(Opcode::SubOv, Type::Int, x, y)),
+                    Arith::Mul => return Ok(self.guard(Opcode::MulOv, Type::Int, x, y)),
+                    Arith::Div => Opcode::Div,
+                    Arith::Rem => Opcode::Rem,
+                };
+                // A constant positive divisor needs no checks; otherwise guard
+                // the two error cases (zero, and -1 which may overflow) so the
+                // interpreter raises them.
+                let yk = self.trace.inst(y).op == Opcode::KInt;
+                if !(yk && yi > 0) {
+                    let zero = self.trace.kint(0);
+                    let c = self.trace.emit(Opcode::INe, Type::Bool, y, zero);
+                    self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
+                    let m1 = self.trace.kint(-1);
+                    let c = self.trace.emit(Opcode::INe, Type::Bool, y, m1);
+                    self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
+                }
+                Ok(self.trace.emit(ir, Type::Int, x, y))
+            }
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                let (fx, fy) = (self.as_float(x), self.as_float(y));
+                let ir = match op {
+                    Arith::Add => Opcode::FAdd,
+                    Arith::Sub => Opcode::FSub,
+                    Arith::Mul => Opcode::FMul,
+                    Arith::Div => Opcode::FDiv,
+                    Arith::Rem => Opcode::FRem,
+                };
+                Ok(self.trace.emit(ir, Type::Float, fx, fy))
+            }
+            _ => abort(format!("arithmetic on {} and {}", xv.kind_name(), yv.kind_name())),
+        }
+    }
+
+    /// A Bool-typed comparison, or a constant when the types decide it.
+    fn compare(&mut self, cmp: Cmp, x: Ref, xv: Value, y: Ref, yv: Value) -> R<Ref> {
+        let ir = match (xv, yv) {
+            (Value::Int(_), Value::Int(_)) => match cmp {
+                Cmp::Lt => Opcode::ILt,
+                Cmp::Le => Opcode::ILe,
+                Cmp::Eq => Opcode::IEq,
+                Cmp::Ne => Opcode::INe,
+            },
+            (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
+                if matches!((xv, yv), (Value::Int(_), _) | (_, Value::Int(_))) {
+                    // Int/Float comparisons are exact in the interpreter; a
+                    // conversion would round large Ints.
+                    return abort("mixed int/float comparison");
+                }
+                let op = match cmp {
+                    Cmp::Lt => Opcode::FLt,
+                    Cmp::Le => Opcode::FLe,
+                    Cmp::Eq => Opcode::FEq,
+                    Cmp::Ne => Opcode::FNe,
+                };
+                return Ok(self.trace.emit(op, Type::Bool, x, y));
+            }
+            _ if matches!(cmp, Cmp::Eq | Cmp::Ne) => {
+                let same_kind = xv.tag() == yv.tag();
+                match (xv, yv) {
+                    (Value::Nil, Value::Nil) => return Ok(self.trace.kbool(cmp == Cmp::Eq)),
+                    (Value::Bool(_), Value::Bool(_))
+                    | (Value::Array(_), Value::Array(_))
+                    | (Value::Map(_), Value::Map(_))
+                    | (Value::Func(_), Value::Func(_))
+                    | (Value::Struct(_), Value::Struct(_))
+                    | (Value::Native(_), Value::Native(_)) => {
+                        let op = if cmp == Cmp::Eq { Opcode::PEq } else { Opcode::PNe };
+                        return Ok(self.trace.emit(op, Type::Bool, x, y));
+                    }
+                    _ if !same_kind => return Ok(self.trace.kbool(cmp == Cmp::Ne)),
+                    _ => return abort(format!("equality on {}", xv.kind_name())),
+                }
+            }
+            _ => return abort(format!("ordering {} and {}", xv.kind_name(), yv.kind_name())),
+        };
+        Ok(self.trace.emit(ir, Type::Bool, x, y))
+    }
+
+    /// Guards that the recorded path is taken again: `c` had value `taken`.
+    fn branch(&mut self, c: Ref, taken: bool) {
+        if self.trace.inst(c).op == Opcode::KBool {
+            return;
+        }
+        let op = if taken { Opcode::GuardTrue } else { Opcode::GuardFalse };
+        self.guard(op, Type::Void, c, Ref::NONE);
+    }
+
+    /// The truthiness of a slot value as a guard-able fact.
+    fn truthy(&mut self, r: Ref, v: Value) -> R<Option<Ref>> {
+        Ok(match v {
+            Value::Bool(_) => Some(r),
+            _ => None, // decided by the type, already guarded
+        })
+    }
+
+    fn index_guards(&mut self, arr: Ref, idx: Ref) {
+        let len = self.trace.emit(Opcode::ALen, Type::Int, arr, Ref::NONE);
+        let c = self.trace.emit(Opcode::ILt, Type::Bool, idx, len);
+        self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
+        let zero = self.trace.kint(0);
+        let c = self.trace.emit(Opcode::ILt, Type::Bool, idx, zero);
+        self.guard(Opcode::GuardFalse, Type::Void, c, Ref::NONE);
+    }
+
+    /// Records one instruction about to execute at `pc` in the frame whose
+    /// registers start at `base` (absolute slot `frame_base`).
+    ///
+    /// # Safety
+    /// `base` points at the running frame's registers, all live values.
+    pub unsafe fn step(&mut self, vm: &Vm, op: Op, pc: usize, frame_base: usize, base: *const Value) -> Step {
+        self.pc = pc;
+        // SAFETY: forwarded from the caller.
+        match unsafe { self.step_inner(vm, op, frame_base, base) } {
+            Ok(s) => {
+                if self.trace.len() > self.max_len {
+                    return Step::Abort(format!("trace too long (more than {} instructions)", self.max_len));
+                }
+                s
+            }
+            Err(why) => Step::Abort(why),
+        }
+    }
+
+    unsafe fn step_inner(&mut self, vm: &Vm, op: Op, frame_base: usize, base: *const Value) -> R<Step> {
+        let rel = frame_base - self.root_base;
+        let depth = vm.frames.len() - self.root_depth;
+        if depth != self.inline.len() {
+            return abort("left the loop's frame");
+        }
+        // SAFETY (for `val!`): registers named by the instruction are inside
+        // the running frame, as the caller guarantees.
+        macro_rules! val {
+            ($r:expr) => {
+                unsafe { *base.add($r as usize) }
+            };
+        }
+        macro_rules! get {
+            ($r:expr) => {
+                self.get(rel + $r as usize, val!($r))?
+            };
+        }
+        macro_rules! set {
+            ($r:expr, $v:expr) => {{
+                let v = $v;
+                self.set(rel + $r as usize, v)
+            }};
+        }
+        let proto: &Proto = &vm.frames.last().expect("frame").func.get().proto;
+        match op {
+            Op::Loop { id } => {
+                if depth == 0 && std::ptr::eq(proto, self.root_proto) && id == self.loop_id {
+                    self.snapshot_tail();
+                    return Ok(Step::Done);
+                }
+                return abort("inner loop");
+            }
+            Op::Move { a, b } => set!(a, get!(b)),
+            Op::LoadNil { a } => set!(a, self.trace.knil()),
+            Op::LoadBool { a, v } => set!(a, self.trace.kbool(v)),
+            Op::LoadInt { a, v } => set!(a, self.trace.kint(v as i64)),
+            Op::LoadK { a, k } => {
+                let c = self.konst(proto.consts[k as usize])?;
+                set!(a, c)
+            }
+            Op::GetGlobal { a, g } => {
+                let v = vm.globals[g as usize];
+                if let Value::Uninit = v {
+                    return abort("uninitialized global");
+                }
+                let arr = self.trace.kptr(Type::Value, self.globals_addr);
+                let mut inst = vela_ir::Inst::new(Opcode::GLoad, Type::Value);
+                inst.a = arr;
+                inst.imm = g as i64;
+                let boxed = self.trace.push(inst);
+                let r = self.unbox(boxed, v)?;
+                set!(a, r)
+            }
+            Op::Add { a, b, c } => {
+                let (x, y) = (get!(b), get!(c));
+                self.arith_op(Arith::Add, rel, a, val!(b), x, val!(c), y)?
+            }
+            Op::Sub { a, b, c } => {
+                let (x, y) = (get!(b), get!(c));
+                self.arith_op(Arith::Sub, rel, a, val!(b), x, val!(c), y)?
+            }
+            Op::Mul { a, b, c } => {
+                let (x, y) = (get!(b), get!(c));
+                self.arith_op(Arith::Mul, rel, a, val!(b), x, val!(c), y)?
+            }
+            Op::Div { a, b, c } => {
+                let (x, y) = (get!(b), get!(c));
+                self.arith_op(Arith::Div, rel, a, val!(b), x, val!(c), y)?
+            }
+            Op::Rem { a, b, c } => {
+                let (x, y) = (get!(b), get!(c));
+                self.arith_op(Arith::Rem, rel, a, val!(b), x, val!(c), y)?
+            }
+            Op::AddInt { a, b, v } => {
+                let (xv, x) = (val!(b), get!(b));
+                let kv = Value::Int(v as i64);
+                let k = self.trace.kint(v as i64);
+                self.arith_op(Arith::Add, rel, a, xv, x, kv, k)?
+            }
+            Op::AddK { a, b, k }
+            | Op::SubK { a, b, k }
+            | Op::MulK { a, b, k }
+            | Op::DivK { a, b, k }
+            | Op::RemK { a, b, k } => {
+                let kind = match op {
+                    Op::AddK { .. } => Arith::Add,
+                    Op::SubK { .. } => Arith::Sub,
+                    Op::MulK { .. } => Arith::Mul,
+                    Op::DivK { .. } => Arith::Div,
+                    _ => Arith::Rem,
+                };
+                let kv = proto.consts[k as usize];
+                let kr = self.konst(kv)?;
+                let (xv, x) = (val!(b), get!(b));
+                self.arith_op(kind, rel, a, xv, x, kv, kr)?
+            }
+            Op::Neg { a, b } => {
+                let (xv, x) = (val!(b), get!(b));
+                let r = match xv {
+                    Value::Int(_) => {
+                        let zero = self.trace.kint(0);
+                        self.guard(Opcode::SubOv, Type::Int, zero, x)
+                    }
+                    Value::Float(_) => self.trace.emit(Opcode::FNeg, Type::Float, x, Ref::NONE),
+                    _ => return abort("negation of a non-number"),
+                };
+                set!(a, r)
+            }
+            Op::Not { a, b } => {
+                let (xv, x) = (val!(b), get!(b));
+                let r = match xv {
+                    Value::Bool(_) => {
+                        let f = self.trace.kbool(false);
+                        self.trace.emit(Opcode::PEq, Type::Bool, x, f)
+                    }
+                    v => self.trace.kbool(!v.is_truthy()),
+                };
+                set!(a, r)
+            }
+            Op::BitAnd { a, b, c } | Op::BitOr { a, b, c } | Op::BitXor { a, b, c } => {
+                let (Value::Int(_), Value::Int(_)) = (val!(b), val!(c)) else {
+                    return abort("bitwise operation on non-ints");
+                };
+                let ir = match op {
+                    Op::BitAnd { .. } => Opcode::BAnd,
+                    Op::BitOr { .. } => Opcode::BOr,
+                    _ => Opcode::BXor,
+                };
+                let (x, y) = (get!(b), get!(c));
+                set!(a, self.trace.emit(ir, Type::Int, x, y))
+            }
+            Op::Shl { a, b, c } | Op::Shr { a, b, c } => {
+                let (Value::Int(_), Value::Int(n)) = (val!(b), val!(c)) else {
+                    return abort("shift of non-ints");
+                };
+                if !(0..=63).contains(&n) {
+                    return abort("shift count out of range");
+                }
+                let (x, y) = (get!(b), get!(c));
+                if self.trace.inst(y).op != Opcode::KInt {
+                    let zero = self.trace.kint(0);
+                    let lt = self.trace.emit(Opcode::ILt, Type::Bool, y, zero);
+                    self.guard(Opcode::GuardFalse, Type::Void, lt, Ref::NONE);
+                    let k63 = self.trace.kint(63);
+                    let le = self.trace.emit(Opcode::ILe, Type::Bool, y, k63);
+                    self.guard(Opcode::GuardTrue, Type::Void, le, Ref::NONE);
+                }
+                let ir = if matches!(op, Op::Shl { .. }) { Opcode::Shl } else { Opcode::Shr };
+                set!(a, self.trace.emit(ir, Type::Int, x, y))
+            }
+            Op::BitNot { a, b } => {
+                let Value::Int(_) = val!(b) else { return abort("bitwise not of a non-int") };
+                let x = get!(b);
+                set!(a, self.trace.emit(Opcode::BNot, Type::Int, x, Ref::NONE))
+            }
+            Op::Eq { a, b, c } | Op::Ne { a, b, c } | Op::Lt { a, b, c } | Op::Le { a, b, c } => {
+                let cmp = match op {
+                    Op::Eq { .. } => Cmp::Eq,
+                    Op::Ne { .. } => Cmp::Ne,
+                    Op::Lt { .. } => Cmp::Lt,
+                    _ => Cmp::Le,
+                };
+                let (xv, yv) = (val!(b), val!(c));
+                let (x, y) = (get!(b), get!(c));
+                let r = self.compare(cmp, x, xv, y, yv)?;
+                set!(a, r)
+            }
+            Op::Jmp { .. } => {}
+            Op::JmpIf { a, .. } | Op::JmpIfNot { a, .. } => {
+                let v = val!(a);
+                let x = get!(a);
+                if let Some(c) = self.truthy(x, v)? {
+                    self.branch(c, v.is_truthy());
+                }
+            }
+            Op::JmpNotLt { a, b, .. }
+            | Op::JmpNotLe { a, b, .. }
+            | Op::JmpNotEq { a, b, .. }
+            | Op::JmpNotNe { a, b, .. } => {
+                let cmp = match op {
+                    Op::JmpNotLt { .. } => Cmp::Lt,
+                    Op::JmpNotLe { .. } => Cmp::Le,
+                    Op::JmpNotEq { .. } => Cmp::Eq,
+                    _ => Cmp::Ne,
+                };
+                let (xv, yv) = (val!(a), val!(b));
+                let (x, y) = (get!(a), get!(b));
+                self.cond_branch(cmp, x, xv, y, yv)?;
+            }
+            Op::JmpNotLtK { a, k, .. }
+            | Op::JmpNotLeK { a, k, .. }
+            | Op::JmpNotGtK { a, k, .. }
+            | Op::JmpNotGeK { a, k, .. }
+            | Op::JmpNotEqK { a, k, .. }
+            | Op::JmpNotNeK { a, k, .. } => {
+                let kv = proto.consts[k as usize];
+                let kr = self.konst(kv)?;
+                let (xv, x) = (val!(a), get!(a));
+                match op {
+                    Op::JmpNotLtK { .. } => self.cond_branch(Cmp::Lt, x, xv, kr, kv)?,
+                    Op::JmpNotLeK { .. } => self.cond_branch(Cmp::Le, x, xv, kr, kv)?,
+                    Op::JmpNotGtK { .. } => self.cond_branch(Cmp::Lt, kr, kv, x, xv)?,
+                    Op::JmpNotGeK { .. } => self.cond_branch(Cmp::Le, kr, kv, x, xv)?,
+                    Op::JmpNotEqK { .. } => self.cond_branch(Cmp::Eq, x, xv, kr, kv)?,
+                    _ => self.cond_branch(Cmp::Ne, x, xv, kr, kv)?,
+                }
+            }
+            Op::ForPrep { a, incl, .. } => {
+                let (Value::Int(s), Value::Int(e)) = (val!(a), val!(a + 1)) else {
+                    return abort("range bounds not ints");
+                };
+                let (x, y) = (get!(a), get!(a + 1));
+                let c = self.trace.emit(if incl { Opcode::ILe } else { Opcode::ILt }, Type::Bool, x, y);
+                let enters = if incl { s <= e } else { s < e };
+                self.branch(c, enters);
+                if enters {
+                    set!(a + 2, x);
+                }
+            }
+            Op::ForStep { a, incl, .. } => {
+                let (Value::Int(i), Value::Int(e)) = (val!(a), val!(a + 1)) else {
+                    return abort("range counter not int");
+                };
+                let (x, lim) = (get!(a), get!(a + 1));
+                let one = self.trace.kint(1);
+                let (c, again) = if incl {
+                    (self.trace.emit(Opcode::ILt, Type::Bool, x, lim), i < e)
+                } else {
+                    // i < e holds, so i + 1 cannot overflow.
+                    let n = self.trace.emit(Opcode::Add, Type::Int, x, one);
+                    (self.trace.emit(Opcode::ILt, Type::Bool, n, lim), i + 1 < e)
+                };
+                self.branch(c, again);
+                if again {
+                    let n = self.trace.emit(Opcode::Add, Type::Int, x, one);
+                    set!(a, n);
+                    set!(a + 2, n);
+                }
+            }
+            Op::ForInNext { a, b, .. } => {
+                let (Value::Array(arr), Value::Int(i)) = (val!(a), val!(a + 1)) else {
+                    return abort("for-in over a map");
+                };
+                let (ar, ir) = (get!(a), get!(a + 1));
+                let len = self.trace.emit(Opcode::ALen, Type::Int, ar, Ref::NONE);
+                let c = self.trace.emit(Opcode::ILt, Type::Bool, ir, len);
+                let has = (i as usize) < arr.get().len();
+                self.branch(c, has);
+                if has {
+                    let boxed = self.trace.emit(Opcode::ALoad, Type::Value, ar, ir);
+                    let elem = self.unbox(boxed, arr.get().get(i as usize).expect("in bounds"))?;
+                    set!(b, elem);
+                    let one = self.trace.kint(1);
+                    set!(a + 1, self.trace.emit(Opcode::Add, Type::Int, ir, one));
+                }
+            }
+            Op::GetIndex { a, b, c } => match (val!(b), val!(c)) {
+                (Value::Array(arr), Value::Int(i)) if i >= 0 && (i as usize) < arr.get().len() => {
+                    let (ar, ir) = (get!(b), get!(c));
+                    self.index_guards(ar, ir);
+                    let boxed = self.trace.emit(Opcode::ALoad, Type::Value, ar, ir);
+                    let r = self.unbox(boxed, arr.get().get(i as usize).expect("in bounds"))?;
+                    set!(a, r)
+                }
+                (o, _) => return abort(format!("indexing {}", o.kind_name())),
+            },
+            Op::SetIndex { a, b, c } => match (val!(a), val!(b)) {
+                (Value::Array(arr), Value::Int(i)) if i >= 0 && (i as usize) < arr.get().len() => {
+                    let (ar, ir, vr) = (get!(a), get!(b), get!(c));
+                    self.index_guards(ar, ir);
+                    let boxed = self.boxed(vr);
+                    let mut inst = vela_ir::Inst::new(Opcode::AStore, Type::Void);
+                    inst.a = ar;
+                    inst.b = ir;
+                    inst.c = boxed;
+                    self.trace.push(inst);
+                }
+                (o, _) => return abort(format!("index assignment on {}", o.kind_name())),
+            },
+            Op::GetField { a, b, name } => {
+                let Value::Struct(s) = val!(b) else { return abort("field of a non-struct") };
+                let def = s.get().def;
+                let Some(idx) = vm.structs[def as usize].field_index(name) else {
+                    return abort("unknown field");
+                };
+                let o = get!(b);
+                self.guard_def(o, def);
+                let mut inst = vela_ir::Inst::new(Opcode::FLoad, Type::Value);
+                inst.a = o;
+                inst.imm = idx as i64;
+                let boxed = self.trace.push(inst);
+                let r = self.unbox(boxed, s.get().fields()[idx])?;
+                set!(a, r)
+            }
+            Op::SetField { a, name, c } => {
+                let Value::Struct(s) = val!(a) else { return abort("field of a non-struct") };
+                let def = s.get().def;
+                let Some(idx) = vm.structs[def as usize].field_index(name) else {
+                    return abort("unknown field");
+                };
+                let (o, v) = (get!(a), get!(c));
+                self.guard_def(o, def);
+                let boxed = self.boxed(v);
+                let mut inst = vela_ir::Inst::new(Opcode::FStore, Type::Void);
+                inst.a = o;
+                inst.imm = idx as i64;
+                inst.c = boxed;
+                self.trace.push(inst);
+            }
+            Op::Call { a, n } => match val!(a) {
+                Value::Func(f) => {
+                    let callee = get!(a);
+                    let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
+                    let same = self.trace.emit(Opcode::PEq, Type::Bool, callee, k);
+                    self.branch(same, true);
+                    self.enter(rel, a, n as usize, f.get().proto.as_ref(), k, pc_after(self.pc))?;
+                }
+                Value::Native(i) => {
+                    let callee = get!(a);
+                    self.native_call(vm, i, callee, rel, a, n, base)?;
+                }
+                _ => return abort("call of a non-function"),
+            },
+            Op::CallMethod { a, n, name } => match val!(a + 1) {
+                Value::Struct(s) => {
+                    let def = s.get().def;
+                    let Some(Value::Func(f)) = vm.structs[def as usize].method(name) else {
+                        return abort("unknown method");
+                    };
+                    let o = get!(a + 1);
+                    self.guard_def(o, def);
+                    let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
+                    set!(a, k);
+                    self.enter(rel, a, n as usize + 1, f.get().proto.as_ref(), k, pc_after(self.pc))?;
+                }
+                Value::Array(_) if name == method::LENGTH && n == 0 => {
+                    let o = get!(a + 1);
+                    set!(a, self.trace.emit(Opcode::ALen, Type::Int, o, Ref::NONE));
+                }
+                v => return abort(format!("method call on {}", v.kind_name())),
+            },
+            Op::Return { a } => {
+                let r = get!(a);
+                self.leave(rel, r)?;
+            }
+            Op::ReturnNil => {
+                let r = self.trace.knil();
+                self.leave(rel, r)?;
+            }
+            Op::GetCell { .. }
+            | Op::SetCell { .. }
+            | Op::GetUpval { .. }
+            | Op::SetUpval { .. }
+            | Op::NewCell { .. }
+            | Op::Closure { .. } => return abort("captured variables"),
+            Op::SetGlobal { .. } => return abort("global assignment"),
+            Op::ForInPrep { .. } => return abort("for-in loop setup"),
+            Op::GetStructFn { .. } => return abort("associated function"),
+            Op::NewArray { .. }
+            | Op::ArrayPush { .. }
+            | Op::NewMap { .. }
+            | Op::NewStruct { .. }
+            | Op::InitField { .. }
+            | Op::Concat { .. }
+            | Op::FmtPrec { .. } => return abort("allocation"),
+        }
+        Ok(Step::Continue)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn arith_op(&mut self, kind: Arith, rel: usize, a: Reg, xv: Value, x: Ref, yv: Value, y: Ref) -> R<()> {
+        let r = self.arith(kind, x, xv, y, yv)?;
+        self.set(rel + a as usize, r);
+        Ok(())
+    }
+
+    fn cond_branch(&mut self, cmp: Cmp, x: Ref, xv: Value, y: Ref, yv: Value) -> R<()> {
+        let outcome = match cmp {
+            Cmp::Lt => ops::less(xv, yv),
+            Cmp::Le => ops::less_eq(xv, yv),
+            Cmp::Eq => Ok(ops::equal(xv, yv)),
+            Cmp::Ne => Ok(!ops::equal(xv, yv)),
+        };
+        let Ok(outcome) = outcome else { return abort("comparison error") };
+        let c = self.compare(cmp, x, xv, y, yv)?;
+        self.branch(c, outcome);
+        Ok(())
+    }
+
+    fn guard_def(&mut self, o: Ref, def: u32) {
+        let snap = self.snapshot();
+        let mut inst = vela_ir::Inst::new(Opcode::GuardDef, Type::Void);
+        inst.a = o;
+        inst.imm = def as i64;
+        inst.snap = snap;
+        self.trace.push(inst);
+    }
+
+    /// Follows a call into a Vela function: its frame becomes higher slots.
+    fn enter(&mut self, rel: usize, a: Reg, nargs: usize, proto: &Proto, func: Ref, ret_pc: usize) -> R<()> {
+        if self.inline.len() >= MAX_INLINE_DEPTH {
+            return abort("call depth");
+        }
+        if std::ptr::eq(proto, self.root_proto) || self.inline.iter().any(|f| std::ptr::eq(f.proto, proto)) {
+            return abort("recursive call");
+        }
+        if proto.arity as usize != nargs {
+            return abort("wrong number of arguments");
+        }
+        let callee_base = rel + a as usize + 1;
+        let nil = self.trace.knil();
+        for s in nargs..proto.max_slots as usize {
+            self.set(callee_base + s, nil);
+        }
+        self.frames.push(SnapFrame { func, base: callee_base as i32, ret_pc: ret_pc as u32 });
+        self.inline.push(InlineFrame { proto, base: callee_base });
+        Ok(())
+    }
+
+    /// Records a return from an inlined frame: the result goes to the callee slot.
+    fn leave(&mut self, rel: usize, result: Ref) -> R<()> {
+        let Some(f) = self.inline.pop() else {
+            return abort("return from the loop's function");
+        };
+        debug_assert_eq!(f.base, rel);
+        self.frames.pop();
+        // The callee's registers are dead now; forget them so snapshots shrink.
+        for s in f.base..self.slots.len() {
+            self.slots[s] = Ref::NONE;
+            self.modified[s] = false;
+        }
+        self.set(f.base - 1, result);
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn native_call(&mut self, vm: &Vm, i: u32, callee: Ref, rel: usize, a: Reg, n: u8, base: *const Value) -> R<()> {
+        let name = vm.natives[i as usize].name.as_str();
+        let k = self.trace.kptr(Type::Native, i as u64);
+        // The callee slot holds a Native: compare its index.
+        let same = self.trace.emit(Opcode::PEq, Type::Bool, callee, k);
+        self.branch(same, true);
+        let arg = |j: usize| -> Value {
+            // SAFETY: argument registers a+1..=a+n are inside the frame.
+            unsafe { *base.add(a as usize + 1 + j) }
+        };
+        let float1 = |op: Opcode, this: &mut Self| -> R<Ref> {
+            let v = arg(0);
+            if n != 1 || !matches!(v, Value::Int(_) | Value::Float(_)) {
+                return abort(format!("call of {name}"));
+            }
+            let x = this.get(rel + a as usize + 1, v)?;
+            let fx = this.as_float(x);
+            Ok(this.trace.emit(op, Type::Float, fx, Ref::NONE))
+        };
+        let r = match name {
+            "sqrt" => float1(Opcode::FSqrt, self)?,
+            "sin" => float1(Opcode::FSin, self)?,
+            "cos" => float1(Opcode::FCos, self)?,
+            "floor" | "ceil" | "abs" if n == 1 && matches!(arg(0), Value::Float(_)) => {
+                let op = match name {
+                    "floor" => Opcode::FFloor,
+                    "ceil" => Opcode::FCeil,
+                    _ => Opcode::FAbs,
+                };
+                float1(op, self)?
+            }
+            "floor" | "ceil" if n == 1 && matches!(arg(0), Value::Int(_)) => self.get(rel + a as usize + 1, arg(0))?,
+            "len" if n == 1 && matches!(arg(0), Value::Array(_)) => {
+                let x = self.get(rel + a as usize + 1, arg(0))?;
+                self.trace.emit(Opcode::ALen, Type::Int, x, Ref::NONE)
+            }
+            _ => return abort(format!("call of built-in `{name}`")),
+        };
+        self.set(rel + a as usize, r);
+        Ok(())
+    }
+
+    /// The slot state at the loop header, for peeling.
+    fn snapshot_tail(&mut self) {
+        self.last_snap = None;
+        let id = self.snapshot();
+        self.trace.tail = Some(id);
+    }
+}
+
+fn pc_after(pc: usize) -> usize {
+    pc + 1
+}
