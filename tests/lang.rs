@@ -36,7 +36,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// Command-line flags of each execution mode; every program runs in each.
-const MODES: &[&[&str]] = &[&["--jit=off"], &[]];
+const MODES: &[&[&str]] = &[&["--jit=off"], &["--hot-loop=2"]];
 
 /// Wall-clock limit of one run; the process is killed when it is reached.
 const TIMEOUT: Duration = Duration::from_secs(20);
