@@ -38,11 +38,17 @@ pub struct Proto {
 /// `LoopSlot::trace` of a loop the JIT gave up on.
 pub const BLACKLISTED: u32 = u32::MAX;
 
-/// Per-loop JIT state, bumped by the interpreter at the loop header.
+/// Per-loop JIT state, counted down by the interpreter at the loop header.
+/// The fast path is one decrement and one test; everything else happens when
+/// the countdown reaches zero (`Vm::loop_hot`).
 #[derive(Debug, Default)]
 pub struct LoopSlot {
-    /// Back-edges taken since the last recording attempt.
-    pub counter: Cell<u32>,
+    /// Arrivals left before the slow path runs. Starts at 0, so the first
+    /// arrival arms the counter with the VM's threshold (prototypes do not
+    /// know the VM's settings).
+    pub countdown: Cell<i32>,
+    /// Whether the countdown has been armed with the hot-loop threshold.
+    pub armed: Cell<bool>,
     /// 0: no trace; `BLACKLISTED`; else the id of the compiled trace.
     pub trace: Cell<u32>,
 }

@@ -582,17 +582,20 @@ impl<'a> Compiler<'a> {
 
     // ---- loops ----
 
-    fn begin_loop(&mut self, continue_at_header: bool) -> usize {
+    fn begin_loop(&mut self, continue_at_header: bool, span: Span) -> CResult<usize> {
         let f = self.f();
         let id = f.loop_count;
-        f.loop_count = f.loop_count.saturating_add(1);
+        if id == u16::MAX {
+            return Err(CompileError::new("function too complex: more than 65535 loops", span));
+        }
+        f.loop_count += 1;
         let header = self.emit(Op::Loop { id });
         self.f().loops.push(LoopCtx { header, breaks: Vec::new(), continues: Vec::new(), continue_at_header });
-        header
+        Ok(header)
     }
 
     fn while_loop(&mut self, cond: Option<&Expr>, body: &Block) -> CResult<()> {
-        let header = self.begin_loop(true);
+        let header = self.begin_loop(true, body.span)?;
         let exits = match cond {
             Some(c) => self.cond_jump_false(c)?,
             None => Vec::new(),
@@ -615,7 +618,7 @@ impl<'a> Compiler<'a> {
         let var = self.declare_local(decl, start.span)?;
         debug_assert_eq!(var, a + 2);
         let prep = self.emit(Op::ForPrep { a, incl, off: 0 });
-        let header = self.begin_loop(false);
+        let header = self.begin_loop(false, body.span)?;
         self.block_depth += 1;
         self.box_if_captured(decl, var);
         self.block(body)?;
@@ -637,7 +640,7 @@ impl<'a> Compiler<'a> {
         self.expr_to(iter, a)?;
         self.set_line(iter.span);
         self.emit(Op::ForInPrep { a });
-        let header = self.begin_loop(true);
+        let header = self.begin_loop(true, body.span)?;
         self.block_depth += 1;
         let var = self.declare_local(decl, iter.span)?;
         let next = self.emit(Op::ForInNext { a, b: var, off: 0 });

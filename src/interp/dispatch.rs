@@ -93,8 +93,10 @@ impl Vm {
 
         let mut frame = *self.frames.last().expect("a frame to run");
         let mut proto: &Proto = &frame.func.get().proto;
-        let mut code: &[Op] = &proto.code;
-        let mut pc = frame.pc;
+        // The next instruction. SAFETY (for every use): the compiler ends every
+        // prototype with a return and keeps jump targets inside the code, so
+        // `ip` always points into `proto.code`.
+        let mut ip: *const Op = unsafe { proto.code.as_ptr().add(frame.pc) };
         // SAFETY: `frame.base + proto.max_slots <= stack_len` was checked when the
         // frame was pushed, and the stack buffer never moves or shrinks.
         let mut base = unsafe { stack.add(frame.base) };
@@ -121,7 +123,7 @@ impl Vm {
         macro_rules! throw {
             ($msg:expr) => {{
                 let msg: String = $msg;
-                self.frames.last_mut().expect("frame").pc = pc;
+                self.frames.last_mut().expect("frame").pc = cur_pc!();
                 self.stats.instructions += icount;
                 return Err(self.runtime_error(msg));
             }};
@@ -134,9 +136,15 @@ impl Vm {
                 }
             };
         }
+        // Index of the next instruction, for saving into the frame.
+        macro_rules! cur_pc {
+            () => {
+                (ip as usize - proto.code.as_ptr() as usize) / std::mem::size_of::<Op>()
+            };
+        }
         macro_rules! jump {
             ($off:expr) => {
-                pc = (pc as isize + $off as isize) as usize
+                ip = unsafe { ip.offset($off as isize) }
             };
         }
         macro_rules! top {
@@ -212,8 +220,7 @@ impl Vm {
             () => {{
                 frame = *self.frames.last().expect("frame");
                 proto = &frame.func.get().proto;
-                code = &proto.code;
-                pc = frame.pc;
+                ip = unsafe { proto.code.as_ptr().add(frame.pc) };
                 // SAFETY: as at entry: the frame fits in the stack.
                 base = unsafe { stack.add(frame.base) };
             }};
@@ -250,7 +257,7 @@ impl Vm {
                     // SAFETY: `top < stack_len` was checked just above.
                     unsafe { *stack.add(i) = Value::Nil };
                 }
-                self.frames.last_mut().expect("frame").pc = pc;
+                self.frames.last_mut().expect("frame").pc = cur_pc!();
                 self.frames.push(Frame { func: f, base: new_base, pc: 0 });
                 reload!();
                 gc_point!();
@@ -259,14 +266,11 @@ impl Vm {
         }
 
         loop {
-            debug_assert!(pc < code.len());
-            // SAFETY: every prototype ends in a return and jumps stay inside the
-            // code, so `pc` is always a valid index here.
-            let op = unsafe { *code.get_unchecked(pc) };
+            let op = unsafe { *ip };
             if RECORD {
                 let mut rec = self.jit.recorder.take().expect("recording");
                 // SAFETY: `base` points at this frame's live registers.
-                let step = unsafe { rec.step(self, op, pc, frame.base, base) };
+                let step = unsafe { rec.step(self, op, cur_pc!(), frame.base, base) };
                 let slot = crate::jit::state::loop_slot(
                     // SAFETY: the recorder's root prototype is alive: its frame is on the stack.
                     unsafe { &*rec.root_proto },
@@ -276,20 +280,20 @@ impl Vm {
                 match step {
                     Step::Continue => self.jit.recorder = Some(rec),
                     Step::Done => {
-                        self.frames.last_mut().expect("frame").pc = pc;
+                        self.frames.last_mut().expect("frame").pc = cur_pc!();
                         self.stats.instructions += icount;
                         self.jit.finish(rec, slot, &where_);
                         return Ok(Flow::Switch);
                     }
                     Step::Abort(why) => {
-                        self.frames.last_mut().expect("frame").pc = pc;
+                        self.frames.last_mut().expect("frame").pc = cur_pc!();
                         self.stats.instructions += icount;
                         self.jit.abort((rec.root_proto as usize, rec.loop_id), &why, slot, &where_);
                         return Ok(Flow::Switch);
                     }
                 }
             }
-            pc += 1;
+            ip = unsafe { ip.add(1) };
             icount += 1;
             match op {
                 Op::Move { a, b } => unsafe { raw::copy(reg!(a), reg!(b)) },
@@ -499,33 +503,18 @@ impl Vm {
                     if self.config.instruction_budget.is_some() || self.interrupt.is_some() {
                         check_budget!();
                     }
-                    if self.jit.settings.enabled && !RECORD {
-                        if let Some(slot) = proto.loops.get(id as usize) {
-                            let t = slot.trace.get();
-                            if t == 0 {
-                                let c = slot.counter.get() + 1;
-                                slot.counter.set(c);
-                                if c >= self.jit.settings.hot_loop {
-                                    slot.counter.set(0);
-                                    let rec = Recorder::new(
-                                        proto as *const Proto,
-                                        id,
-                                        pc - 1,
-                                        frame.base,
-                                        self.frames.len(),
-                                        self.jit.settings.max_trace,
-                                        self.globals.as_ptr() as u64,
-                                    );
-                                    let where_ = rec_where(&rec);
-                                    self.jit.start_recording(rec, &where_);
-                                    self.frames.last_mut().expect("frame").pc = pc;
-                                    self.stats.instructions += icount;
-                                    return Ok(Flow::Switch);
-                                }
-                            } else if t != BLACKLISTED && self.can_enter(t, frame.base) {
-                                self.frames.last_mut().expect("frame").pc = pc;
-                                self.enter_trace(t, frame.base);
-                                reload!();
+                    if cfg!(feature = "loop-counters") && !RECORD {
+                        // SAFETY: the compiler numbers loops densely below `loops.len()`.
+                        let slot = unsafe { proto.loops.get_unchecked(id as usize) };
+                        let left = slot.countdown.get() - 1;
+                        slot.countdown.set(left);
+                        if left <= 0 {
+                            self.frames.last_mut().expect("frame").pc = cur_pc!();
+                            if self.loop_hot(proto, id, cur_pc!() - 1, frame.base) {
+                                // Recording started, or a trace ran and left new
+                                // frames: restart the loop from `self.frames`.
+                                self.stats.instructions += icount;
+                                return Ok(Flow::Switch);
                             }
                         }
                     }
@@ -583,7 +572,7 @@ impl Vm {
                         // frame's top (a host re-entering the VM starts above it),
                         // so the slice is not mutated while borrowed.
                         let args = unsafe { std::slice::from_raw_parts(base.add(a as usize + 1), n as usize) };
-                        self.frames.last_mut().expect("frame").pc = pc;
+                        self.frames.last_mut().expect("frame").pc = cur_pc!();
                         let v = tri!(self.call_native(i, args));
                         set!(a, v);
                         gc_point!();
@@ -750,6 +739,53 @@ impl Vm {
             }
         }
         ops::arith(op, x, y)
+    }
+}
+
+impl Vm {
+    /// The slow path of the loop profiler: the countdown of loop `id` reached
+    /// zero. Starts a recording, runs the attached trace, or parks the counter
+    /// when the JIT is off or the loop is blacklisted. Returns whether the
+    /// dispatch loop must restart from `self.frames` (a recording started, or
+    /// a trace ran).
+    #[cold]
+    #[inline(never)]
+    fn loop_hot(&mut self, proto: &Proto, id: u16, header_pc: usize, base: usize) -> bool {
+        let slot = &proto.loops[id as usize];
+        let t = slot.trace.get();
+        if !self.jit.settings.enabled || t == BLACKLISTED {
+            slot.countdown.set(i32::MAX);
+            return false;
+        }
+        if t != 0 {
+            // Stay at zero so every arrival comes back here and enters.
+            slot.countdown.set(1);
+            if !self.can_enter(t, base) {
+                return false;
+            }
+            self.enter_trace(t, base);
+            return true;
+        }
+        if slot.armed.get() {
+            let rec = Recorder::new(
+                proto as *const Proto,
+                id,
+                header_pc,
+                base,
+                self.frames.len(),
+                self.jit.settings.max_trace,
+                self.globals.as_ptr() as u64,
+            );
+            let where_ = rec_where(&rec);
+            self.jit.start_recording(rec, &where_);
+            // If the recording fails, count a full threshold again.
+            slot.countdown.set(self.jit.settings.hot_loop as i32);
+            return true;
+        }
+        // First arrival: start counting towards the threshold.
+        slot.armed.set(true);
+        slot.countdown.set(self.jit.settings.hot_loop.min(i32::MAX as u32) as i32);
+        false
     }
 }
 

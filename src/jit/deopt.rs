@@ -11,6 +11,7 @@ use crate::interp::{Frame, Vm};
 impl Vm {
     /// Whether trace `t` may run with its root frame at stack slot `base`:
     /// every slot and frame its exits can create must fit.
+    #[inline(never)]
     pub(crate) fn can_enter(&self, t: u32, base: usize) -> bool {
         let rec = &self.jit.traces[t as usize - 1];
         base + rec.extent < self.stack.len() && self.frames.len() + rec.max_frames < self.config.max_call_depth
@@ -19,6 +20,8 @@ impl Vm {
     /// Runs trace `t` from the loop header of the innermost frame (whose
     /// registers start at stack slot `base`) until it exits, then rebuilds
     /// the interpreter state described by the exit's snapshot.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn enter_trace(&mut self, t: u32, base: usize) {
         let idx = t as usize - 1;
         let entry = self.jit.traces[idx].code.entry;

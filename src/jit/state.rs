@@ -115,8 +115,6 @@ impl JitState {
             slot.trace.set(BLACKLISTED);
             self.stats.blacklisted += 1;
             self.log(&format!("blacklist {where_}"));
-        } else {
-            slot.counter.set(0);
         }
     }
 
@@ -155,6 +153,7 @@ impl JitState {
         let record = TraceRecord::new(name, code, &trace, rec.roots, started.elapsed().as_secs_f64() * 1e3);
         self.traces.push(record);
         slot.trace.set(self.traces.len() as u32);
+        slot.countdown.set(1);
         self.stats.compiled += 1;
         self.log(&format!("compiled {where_} ({} IR instructions)", trace.len()));
     }
