@@ -62,6 +62,8 @@ pub struct JitStats {
     pub blacklisted: u64,
     /// Abort reason → count.
     pub abort_reasons: FxHashMap<String, u64>,
+    /// One-time LLVM start-up, paid by the first trace (not in its compile time).
+    pub llvm_init_ms: Option<f64>,
 }
 
 pub struct JitState {
@@ -120,6 +122,12 @@ impl JitState {
 
     /// Optimises and compiles a finished recording and attaches it to its loop.
     pub fn finish(&mut self, rec: Box<Recorder>, slot: &LoopSlot, where_: &str) {
+        if self.stats.llvm_init_ms.is_none() {
+            let t = Instant::now();
+            // An error here resurfaces from `compile` below and aborts the trace.
+            let _ = backend::warm_up();
+            self.stats.llvm_init_ms = Some(t.elapsed().as_secs_f64() * 1e3);
+        }
         let started = Instant::now();
         let rec = *rec;
         let key = (rec.root_proto as usize, rec.loop_id);
@@ -175,9 +183,10 @@ impl JitState {
         times.sort_by(|a, b| a.total_cmp(b));
         if !times.is_empty() {
             out.push_str(&format!(
-                "jit: compile time per trace: median {:.2} ms, max {:.2} ms\n",
+                "jit: compile time per trace: median {:.2} ms, max {:.2} ms (LLVM start-up {:.2} ms, once)\n",
                 times[times.len() / 2],
-                times[times.len() - 1]
+                times[times.len() - 1],
+                s.llvm_init_ms.unwrap_or(0.0)
             ));
         }
         for t in &self.traces {
