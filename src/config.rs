@@ -11,6 +11,9 @@ pub struct Config {
     /// an LLVM compile costs about as much as a few thousand interpreted loop
     /// iterations, so VelaVM waits a little longer before committing to one.
     pub hot_loop: u32,
+    /// Times a trace exit is taken before a side trace is recorded from it
+    /// (`--hot-exit`; LuaJIT's hotexit is 10 too).
+    pub hot_exit: u32,
     /// IR instructions before a recording is abandoned (`--max-trace`).
     pub max_trace: usize,
     /// Log trace starts, aborts with reasons, and blacklisting to stderr.
@@ -33,6 +36,7 @@ impl Default for Config {
         Config {
             jit: std::env::var("VELA_JIT").map(|v| v != "off").unwrap_or(true),
             hot_loop: 200,
+            hot_exit: 10,
             max_trace: 2000,
             jit_verbose: false,
             jit_dump: DumpFlags::default(),

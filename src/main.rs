@@ -47,6 +47,9 @@ struct Cli {
     /// Loop back-edges before a loop is recorded by the JIT.
     #[arg(long, value_name = "N")]
     hot_loop: Option<u32>,
+    /// Times a trace exit is taken before a side trace is recorded from it.
+    #[arg(long, value_name = "N")]
+    hot_exit: Option<u32>,
     /// Longest trace in IR instructions; longer recordings are abandoned.
     #[arg(long, value_name = "N")]
     max_trace: Option<usize>,
@@ -80,6 +83,9 @@ fn main() -> ExitCode {
     }
     if let Some(n) = cli.hot_loop {
         config.hot_loop = n;
+    }
+    if let Some(n) = cli.hot_exit {
+        config.hot_exit = n;
     }
     if let Some(n) = cli.max_trace {
         config.max_trace = n;

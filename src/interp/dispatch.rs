@@ -288,7 +288,10 @@ impl Vm {
                     Step::Abort(why) => {
                         self.frames.last_mut().expect("frame").pc = cur_pc!();
                         self.stats.instructions += icount;
-                        self.jit.abort((rec.root_proto as usize, rec.loop_id), &why, slot, &where_);
+                        match rec.side_of {
+                            Some((parent, exit)) => self.jit.abort_side(parent, exit, &why, &where_),
+                            None => self.jit.abort((rec.root_proto as usize, rec.loop_id), &why, slot, &where_),
+                        }
                         return Ok(Flow::Switch);
                     }
                 }

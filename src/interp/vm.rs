@@ -84,6 +84,7 @@ impl Vm {
             hot_loop: config.hot_loop.max(1),
             max_trace: config.max_trace,
             max_aborts: 4,
+            hot_exit: config.hot_exit.max(1),
             verbose: config.jit_verbose,
             dump: config.jit_dump,
         });

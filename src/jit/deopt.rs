@@ -1,11 +1,15 @@
 //! OSR entry and exit: calls a compiled trace from the interpreter's loop
 //! header, and on a failed guard turns the exit's snapshot back into
 //! interpreter frames so the interpreter resumes as if it had run all along.
+//! An exit with a side trace attached goes straight on into it; a side trace
+//! that reaches the loop header goes back into the root trace.
 //!
 //! The exit code itself has already stored the snapshot's slots (boxed) into
 //! the value stack; what is left here is the frame records: the pc to resume
 //! at, and a `Frame` for each call the trace had inlined.
 
+use super::recorder::Recorder;
+use crate::bytecode::proto::BLACKLISTED;
 use crate::interp::{Frame, Vm};
 
 impl Vm {
@@ -17,12 +21,42 @@ impl Vm {
         base + rec.extent < self.stack.len() && self.frames.len() + rec.max_frames < self.config.max_call_depth
     }
 
-    /// Runs trace `t` from the loop header of the innermost frame (whose
-    /// registers start at stack slot `base`) until it exits, then rebuilds
-    /// the interpreter state described by the exit's snapshot.
+    /// Runs root trace `root` from the loop header of the innermost frame
+    /// (whose registers start at stack slot `base`), following side traces,
+    /// until an exit hands control back to the interpreter; then rebuilds the
+    /// interpreter state that exit's snapshot describes. May start recording
+    /// a side trace from a hot exit.
     #[cold]
     #[inline(never)]
-    pub(crate) fn enter_trace(&mut self, t: u32, base: usize) {
+    pub(crate) fn enter_trace(&mut self, root: u32, base: usize) {
+        let mut t = root;
+        loop {
+            let exit = self.run_trace(t, base);
+            let rec = &self.jit.traces[t as usize - 1];
+            let snap = &rec.snaps[exit];
+            let side = rec.side[exit];
+            let in_root_frame = snap.frames.is_empty();
+            if in_root_frame && side != 0 && side != BLACKLISTED && self.can_enter(side, base) {
+                t = side;
+                continue;
+            }
+            if rec.parent.is_some() && in_root_frame && snap.pc as usize == rec.header_pc {
+                // A side trace's end: back at the loop header.
+                if self.can_enter(root, base) {
+                    t = root;
+                    continue;
+                }
+                return;
+            }
+            if in_root_frame && side == 0 && rec.exits[exit] >= self.jit.settings.hot_exit as u64 {
+                self.start_side_trace(t, exit as u32, base);
+            }
+            return;
+        }
+    }
+
+    /// Calls trace `t` and applies the snapshot of the exit it took.
+    fn run_trace(&mut self, t: u32, base: usize) -> usize {
         let idx = t as usize - 1;
         let entry = self.jit.traces[idx].code.entry;
         // SAFETY: `can_enter` checked that every slot the trace may touch is
@@ -45,5 +79,25 @@ impl Vm {
             let pc = if k + 1 < n { snap.frames[k + 1].ret_pc } else { snap.pc };
             self.frames.push(Frame { func, base: base + f.base as usize, pc: pc as usize });
         }
+        exit
+    }
+
+    /// Starts recording a side trace from exit `exit` of trace `t`; the
+    /// interpreter is about to resume at that exit's pc.
+    fn start_side_trace(&mut self, t: u32, exit: u32, base: usize) {
+        let rec = &self.jit.traces[t as usize - 1];
+        let (root_proto, loop_id, header_pc) = (rec.root_proto, rec.loop_id, rec.header_pc);
+        let mut r = Recorder::new(
+            root_proto,
+            loop_id,
+            header_pc,
+            base,
+            self.frames.len(),
+            self.jit.settings.max_trace,
+            self.globals.as_ptr() as u64,
+        );
+        r.side_of = Some((t, exit));
+        let where_ = format!("trace{t} exit S{exit}");
+        self.jit.start_recording(r, &where_);
     }
 }

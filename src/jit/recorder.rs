@@ -44,6 +44,9 @@ struct InlineFrame {
 
 pub struct Recorder {
     pub trace: Trace,
+    /// For a side trace: the parent trace id and the exit (snapshot) it
+    /// starts from. A side trace runs from that exit to the loop header.
+    pub side_of: Option<(u32, u32)>,
     /// Where the loop lives.
     pub root_proto: *const Proto,
     pub loop_id: u16,
@@ -115,6 +118,7 @@ impl Recorder {
     ) -> Recorder {
         Recorder {
             trace: Trace::new(),
+            side_of: None,
             root_proto,
             loop_id,
             header_pc,

@@ -32,6 +32,8 @@ pub struct JitSettings {
     pub max_trace: usize,
     /// Aborted recordings before a loop is blacklisted.
     pub max_aborts: u32,
+    /// Times an exit is taken before a side trace is recorded from it.
+    pub hot_exit: u32,
     pub verbose: bool,
     pub dump: DumpFlags,
 }
@@ -47,6 +49,18 @@ pub struct TraceRecord {
     pub roots: Vec<Value>,
     /// Times each exit (snapshot) was taken.
     pub exits: Vec<u64>,
+    /// Per exit: 0, the id of the side trace attached to it, or
+    /// `BLACKLISTED` when recording one kept failing.
+    pub side: Vec<u32>,
+    /// Per exit: failed side-trace recordings.
+    pub side_aborts: Vec<u32>,
+    /// For a side trace: (parent trace id, exit).
+    pub parent: Option<(u32, u32)>,
+    /// The loop this trace belongs to (its root's): prototype, loop id and
+    /// the header's pc.
+    pub root_proto: *const Proto,
+    pub loop_id: u16,
+    pub header_pc: usize,
     pub entries: u64,
     /// Highest slot (relative to the trace base) an exit may write, plus one.
     pub extent: usize,
@@ -120,7 +134,22 @@ impl JitState {
         }
     }
 
-    /// Optimises and compiles a finished recording and attaches it to its loop.
+    /// Gives up on a side-trace recording; stops trying that exit after
+    /// repeated failures.
+    pub fn abort_side(&mut self, parent: u32, exit: u32, why: &str, where_: &str) {
+        self.stats.aborted += 1;
+        *self.stats.abort_reasons.entry(why.to_string()).or_default() += 1;
+        self.log(&format!("abort side trace of trace{parent} exit S{exit} at {where_}: {why}"));
+        let p = &mut self.traces[parent as usize - 1];
+        let e = exit as usize;
+        p.side_aborts[e] += 1;
+        if p.side_aborts[e] >= self.settings.max_aborts {
+            p.side[e] = BLACKLISTED;
+        }
+    }
+
+    /// Optimises and compiles a finished recording and attaches it to its
+    /// loop (a root trace) or to its parent's exit (a side trace).
     pub fn finish(&mut self, rec: Box<Recorder>, slot: &LoopSlot, where_: &str) {
         if self.stats.llvm_init_ms.is_none() {
             let t = Instant::now();
@@ -129,9 +158,20 @@ impl JitState {
             self.stats.llvm_init_ms = Some(t.elapsed().as_secs_f64() * 1e3);
         }
         let started = Instant::now();
-        let rec = *rec;
+        let mut rec = *rec;
         let key = (rec.root_proto as usize, rec.loop_id);
-        let name = format!("trace{} {where_}", self.traces.len() + 1);
+        let name = match rec.side_of {
+            Some((p, e)) => format!("trace{} (side of trace{p} S{e}) {where_}", self.traces.len() + 1),
+            None => format!("trace{} {where_}", self.traces.len() + 1),
+        };
+        if rec.side_of.is_some() {
+            // A side trace is straight-line: it ends by leaving through its
+            // tail snapshot to the loop header, where the parent is entered again.
+            let tail = rec.trace.tail.take().expect("a finished recording has a tail");
+            let never = rec.trace.kbool(false);
+            rec.trace.guard(Opcode::GuardTrue, vela_ir::Type::Void, never, vela_ir::Ref::NONE, tail);
+            rec.trace.push(vela_ir::Inst::new(Opcode::Loop, vela_ir::Type::Void));
+        }
         let dump = self.settings.dump;
         if dump.ir {
             eprintln!("---- {name} recorded\n{}", rec.trace);
@@ -145,7 +185,10 @@ impl JitState {
             Ok(x) => x,
             Err(why) => {
                 let why = format!("compile: {why}");
-                self.abort(key, &why, slot, where_);
+                match rec.side_of {
+                    Some((p, e)) => self.abort_side(p, e, &why, where_),
+                    None => self.abort(key, &why, slot, where_),
+                }
                 return;
             }
         };
@@ -158,10 +201,20 @@ impl JitState {
         if dump.asm {
             eprintln!("---- {name} asm\n{}", code.asm());
         }
-        let record = TraceRecord::new(name, code, &trace, rec.roots, started.elapsed().as_secs_f64() * 1e3);
+        let mut record = TraceRecord::new(name, code, &trace, rec.roots, started.elapsed().as_secs_f64() * 1e3);
+        record.parent = rec.side_of;
+        record.root_proto = rec.root_proto;
+        record.loop_id = rec.loop_id;
+        record.header_pc = rec.header_pc;
         self.traces.push(record);
-        slot.trace.set(self.traces.len() as u32);
-        slot.countdown.set(1);
+        let id = self.traces.len() as u32;
+        match rec.side_of {
+            Some((p, e)) => self.traces[p as usize - 1].side[e as usize] = id,
+            None => {
+                slot.trace.set(id);
+                slot.countdown.set(1);
+            }
+        }
         self.stats.compiled += 1;
         self.log(&format!("compiled {where_} ({} IR instructions)", trace.len()));
     }
@@ -170,9 +223,10 @@ impl JitState {
     pub fn report(&self) -> String {
         let mut out = String::new();
         let s = &self.stats;
+        let sides = self.traces.iter().filter(|t| t.parent.is_some()).count();
         out.push_str(&format!(
-            "jit: traces compiled {}, aborted {}, blacklisted {}\n",
-            s.compiled, s.aborted, s.blacklisted
+            "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}\n",
+            s.compiled, s.aborted, s.blacklisted, sides
         ));
         let mut reasons: Vec<_> = s.abort_reasons.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -224,6 +278,12 @@ impl TraceRecord {
             name,
             code,
             exits: vec![0; trace.snaps.len()],
+            side: vec![0; trace.snaps.len()],
+            side_aborts: vec![0; trace.snaps.len()],
+            parent: None,
+            root_proto: std::ptr::null(),
+            loop_id: 0,
+            header_pc: 0,
             snaps: trace.snaps.clone(),
             funcs,
             roots,
