@@ -3403,7 +3403,6 @@ fn frontend_nesting_limits_hold() {
 /// Rust stack and abort the process (the CLI aborts at ~100k levels; a 2 MiB
 /// thread in a debug build at ~10k). Building the value is fine.
 #[test]
-#[ignore = "engine bug: str/print of a deeply nested value overflows the Rust stack (format.rs write_value recursion)"]
 fn bug_deep_value_print_overflows_rust_stack() {
     if in_child() {
         return;

@@ -32,7 +32,19 @@ pub fn debug_string(v: &Value) -> String {
     s
 }
 
+/// Containers nested deeper than this print as `[...]` / `{...}`, so
+/// printing never exhausts the Rust stack.
+const MAX_DEPTH: usize = 200;
+
 fn write_value(out: &mut String, v: Value, quoted: bool, ctx: &FmtCtx, seen: &mut Vec<usize>) {
+    if seen.len() >= MAX_DEPTH {
+        match v {
+            Value::Array(_) => return out.push_str("[...]"),
+            Value::Map(_) => return out.push_str("{...}"),
+            Value::Struct(_) => return out.push_str("{...}"),
+            _ => {}
+        }
+    }
     match v {
         Value::Nil | Value::Uninit => out.push_str("nil"),
         Value::Bool(b) => out.push_str(if b { "true" } else { "false" }),
