@@ -12,7 +12,8 @@
 //! The run is seeded and reproducible. Environment:
 //! - `VELA_JIT_FUZZ_CASES=N`: case functions in all (10 per program; default 2500);
 //! - `VELA_JIT_FUZZ_SEED=S`: seed of the first program (program `i` uses `S + i`,
-//!   so a failing program's seed with `VELA_JIT_FUZZ_CASES=10` reruns it alone).
+//!   so a failing program's seed with `VELA_JIT_FUZZ_CASES=10` reruns it alone);
+//! - `VELA_JIT_FUZZ_VELA=PATH`: the binary to test instead of this crate's `vela`.
 //!
 //! The test also checks that the JIT actually ran: at least `MIN_COMPILED`
 //! of the cases must have a compiled trace anchored in them, per the JIT
@@ -41,7 +42,9 @@ fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
 #[test]
 fn jit_agrees_with_the_interpreter_on_random_loop_programs() {
     let cfg = loopgen::FuzzConfig {
-        vela: PathBuf::from(env!("CARGO_BIN_EXE_vela")),
+        // `VELA_JIT_FUZZ_VELA=PATH` runs another binary (to test this harness).
+        vela: std::env::var_os("VELA_JIT_FUZZ_VELA")
+            .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vela")), PathBuf::from),
         jit_flags: loopgen::JIT_FLAGS.iter().map(|f| f.to_string()).collect(),
         cases: env_or("VELA_JIT_FUZZ_CASES", DEFAULT_CASES),
         seed: env_or("VELA_JIT_FUZZ_SEED", DEFAULT_SEED),
@@ -61,8 +64,19 @@ fn jit_agrees_with_the_interpreter_on_random_loop_programs() {
 
     let mut problems = Vec::new();
     if !summary.failures.is_empty() {
-        let mut msg = format!("{} program(s) behave differently under the JIT:\n", summary.failures.len());
-        for f in &summary.failures {
+        let seeds: Vec<String> = summary.failures.iter().map(|f| f.seed.to_string()).collect();
+        let mut msg = format!(
+            "{} program(s) behave differently under the JIT (program seeds {}):\n",
+            summary.failures.len(),
+            seeds.join(" ")
+        );
+        // The minimised ones in full, and at most two others.
+        let shown = summary
+            .failures
+            .iter()
+            .filter(|f| f.minimized.is_some())
+            .chain(summary.failures.iter().filter(|f| f.minimized.is_none()).take(2));
+        for f in shown {
             msg.push_str(&f.report(PER_PROGRAM));
             msg.push_str(&format!(
                 "rerun alone: VELA_JIT_FUZZ_SEED={} VELA_JIT_FUZZ_CASES={PER_PROGRAM} cargo test --release --test jit_fuzz\n",
@@ -85,4 +99,28 @@ fn jit_agrees_with_the_interpreter_on_random_loop_programs() {
         ));
     }
     assert!(problems.is_empty(), "{report}\n{}", problems.join("\n"));
+}
+
+/// The same seed gives the same program; different seeds differ.
+#[test]
+fn generator_is_deterministic() {
+    let a = loopgen::generate(7, PER_PROGRAM);
+    let b = loopgen::generate(7, PER_PROGRAM);
+    let c = loopgen::generate(8, PER_PROGRAM);
+    assert_eq!(a.text, b.text);
+    assert_ne!(a.text, c.text);
+    assert_eq!(a.text.matches("\nfn c").count(), PER_PROGRAM);
+}
+
+/// The shrinker keeps what the predicate needs and drops the rest,
+/// including whole case functions with their calls.
+#[test]
+fn shrinker_removes_what_does_not_matter() {
+    let p = loopgen::generate(11, PER_PROGRAM);
+    let needed = |t: &str| t.contains("fn hdz(") && t.contains("fn main() {") && t.contains("  c3()");
+    assert!(needed(&p.text));
+    let small = loopgen::shrink(&p.text, needed, usize::MAX);
+    assert!(needed(&small), "{small}");
+    assert!(small.lines().count() < 25, "not shrunk enough:\n{small}");
+    assert!(!small.contains("c4()"), "{small}");
 }
