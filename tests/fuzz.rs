@@ -46,9 +46,10 @@
 //! - `VELA_FUZZ_SHARDS=K` sets the number of child processes;
 //! - `VELA_FUZZ_PRINT=I` prints the source of case `I` to stderr and writes it
 //!   to `target/tmp/fuzz-case-I.vela` (and runs it);
-//! - `VELA_FUZZ_STRICT=1` fails on the known panics in [`KNOWN_BUGS`] too, and
-//!   generates the patterns of the known engine bugs the generators otherwise
-//!   keep small (deep and shared values that are printed);
+//! - `VELA_FUZZ_STRICT=1` fails on the known panics in [`KNOWN_BUGS`] and on
+//!   slow cases too, and generates the patterns of the known engine bugs the
+//!   generators otherwise avoid (shared values that are printed, computed
+//!   divisors under the JIT);
 //! - `VELA_FUZZ_KIND=jit` runs only the cases of the generators whose name
 //!   contains the text (`grammar`, `mutation`, `deep`, `noise`, `jit`);
 //! - `VELA_FUZZ_VERBOSE=1` (with a worker run) logs every case's outcome;
@@ -1848,7 +1849,9 @@ impl<'r> Gen<'r> {
         let op = *self.r.pick(ops);
         let a = self.expr(ty);
         let b = match op {
-            "/" | "%" if self.r.chance(85) => self.r.range(1, 9).to_string(),
+            // Terminating programs run under the JIT, where a divisor of -1
+            // is a known engine bug (see `jit_kernel`'s `divisor`).
+            "/" | "%" if self.r.chance(85) || (self.terminating && !strict_mode()) => self.r.range(1, 9).to_string(),
             "<<" | ">>" if self.r.chance(90) => self.r.below(64).to_string(),
             _ => self.expr(ty),
         };
@@ -2181,10 +2184,9 @@ fn deep_program(r: &mut Rng) -> String {
             }
         }
         20 => {
-            // A deep value built at run time, then printed. Kept shallow unless
-            // VELA_FUZZ_STRICT is set: printing deep values is a known engine bug
-            // (bug_deep_value_print_overflows_rust_stack).
-            let n = if strict_mode() { r.range(1, 30_000) } else { r.range(1, 150) };
+            // A deep value built at run time, then printed (printing stops at
+            // 200 levels; it once overflowed the Rust stack).
+            let n = if r.chance(50) { r.range(1, 300) } else { r.range(300, 8000) };
             format!("let v = []\nfor i in 0..{n} {{ v = [v] }}\nprint(v)\nlet m = {{}}\nfor i in 0..{n} {{ m = {{\"k\": m}} }}\nlet s = str(m)")
         }
         21 => {
@@ -2234,8 +2236,8 @@ fn jit_kernel(r: &mut Rng) -> String {
                 0..=2 => format!("({a} + {b})"),
                 3 => format!("({a} - {b})"),
                 4 => format!("({a} * {b})"),
-                5 => format!("({a} / {})", if self.r.chance(85) { format!("{}", self.r.range(1, 9)) } else { b }),
-                6 => format!("({a} % {})", if self.r.chance(85) { format!("{}", self.r.range(1, 9)) } else { b }),
+                5 => format!("({a} / {})", self.divisor(b)),
+                6 => format!("({a} % {})", self.divisor(b)),
                 7 => format!("({a} {} {b})", self.r.pick(&["&", "|", "^"])),
                 8 => format!(
                     "({a} {} {})",
@@ -2245,6 +2247,20 @@ fn jit_kernel(r: &mut Rng) -> String {
                 9 => format!("h({a}, {b})"),
                 10 => format!("p.m({a})"),
                 _ => format!("-{a}"),
+            }
+        }
+
+        /// Mostly a small positive constant. A computed divisor can be -1,
+        /// which sends the JIT into an endless chain of side traces (known
+        /// bug, bug_jit_division_by_minus_one_side_trace_storm): outside
+        /// strict mode it is kept in 1..=8.
+        fn divisor(&mut self, b: String) -> String {
+            if self.r.chance(85) {
+                self.r.range(1, 9).to_string()
+            } else if strict_mode() {
+                b
+            } else {
+                format!("(({b} & 7) + 1)")
             }
         }
 
@@ -3397,11 +3413,11 @@ fn frontend_nesting_limits_hold() {
 // Engine bugs found by the fuzzer. Each is the smallest program found that
 // shows it; run them with `cargo test --test fuzz -- --ignored`.
 
-/// `format::write_value` (src/runtime/format.rs:35, recursing at lines 77,
-/// 94, 96, 116) recurses once per nesting level of the value, so `str`,
-/// `print`, `join` and interpolation of a deeply nested value overflow the
-/// Rust stack and abort the process (the CLI aborts at ~100k levels; a 2 MiB
-/// thread in a debug build at ~10k). Building the value is fine.
+/// `format::write_value` recursed once per nesting level of the value, so
+/// `str`, `print`, `join` and interpolation of a deeply nested value overflowed
+/// the Rust stack and aborted the process (the CLI at ~100k levels; a 2 MiB
+/// thread in a debug build at ~4k). Fixed (printing stops at 200 levels);
+/// kept as a regression test.
 #[test]
 fn bug_deep_value_print_overflows_rust_stack() {
     if in_child() {
@@ -3488,4 +3504,28 @@ fn bug_struct_of_failed_chunk_panics_next_chunk() {
     let failed = "struct P { x }\nlet q = P";
     assert_clean(&[failed, "let p = P { x: 1 }\nprint(p.x)"].join("\u{1}"));
     assert_clean(&[failed, "impl P { fn m(self) { return 1 } }"].join("\u{1}"));
+}
+
+/// The recorder guards an Int `/` or `%` with `divisor != -1`
+/// (src/jit/recorder.rs:256-258, meant for the `MIN / -1` overflow). When the
+/// recorded divisor is -1 that guard is `ine k(-1), k(-1)`, folded to `false`:
+/// the trace exits at it on every entry. Each exit gets hot and records a side
+/// trace with the same always-failing guard, without limit: 20000 iterations of
+/// `s += 8 / -1` compile ~2000 traces and take 10 s and 900 MB (0.03 s with
+/// `--jit=off`); longer loops effectively hang. Results stay correct.
+#[test]
+fn bug_jit_division_by_minus_one_side_trace_storm() {
+    if in_child() {
+        return;
+    }
+    let src =
+        "fn main() {\n    let s = 0\n    for i in 0..50000 {\n        s += 8 / -1\n    }\n    assert(s == -400000)\n}";
+    let r = run_isolated(&[src], Some(10), Duration::from_secs(30), CHILD_VMEM_KIB);
+    assert!(
+        r.outcome.as_deref() == Some("ok"),
+        "expected the loop to finish quickly, got {:?} {}: {}",
+        r.outcome,
+        r.message,
+        r.log
+    );
 }

@@ -12,6 +12,9 @@ use super::recorder::Recorder;
 use crate::bytecode::proto::BLACKLISTED;
 use crate::interp::{Frame, Vm};
 
+/// Longest chain of side traces grown from one root trace.
+const MAX_SIDE_DEPTH: usize = 8;
+
 impl Vm {
     /// Whether trace `t` may run with its root frame at stack slot `base`:
     /// every slot and frame its exits can create must fit.
@@ -85,6 +88,18 @@ impl Vm {
     /// Starts recording a side trace from exit `exit` of trace `t`; the
     /// interpreter is about to resume at that exit's pc.
     fn start_side_trace(&mut self, t: u32, exit: u32, base: usize) {
+        // Bound chains of side traces: an exit that keeps failing in every
+        // new side trace must not grow them without end.
+        let mut depth = 0;
+        let mut p = self.jit.traces[t as usize - 1].parent;
+        while let Some((pt, _)) = p {
+            depth += 1;
+            p = self.jit.traces[pt as usize - 1].parent;
+        }
+        if depth >= MAX_SIDE_DEPTH {
+            self.jit.traces[t as usize - 1].side[exit as usize] = BLACKLISTED;
+            return;
+        }
         let rec = &self.jit.traces[t as usize - 1];
         let (root_proto, loop_id, header_pc) = (rec.root_proto, rec.loop_id, rec.header_pc);
         let mut r = Recorder::new(

@@ -248,6 +248,10 @@ impl Recorder {
                 // A constant positive divisor needs no checks; otherwise guard
                 // the two error cases (zero, and -1 which may overflow) so the
                 // interpreter raises them.
+                if yi == -1 || yi == 0 {
+                    // The guards below would fail on every entry.
+                    return abort("division by -1 or 0");
+                }
                 let yk = self.trace.inst(y).op == Opcode::KInt;
                 if !(yk && yi > 0) {
                     let zero = self.trace.kint(0);
