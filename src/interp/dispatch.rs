@@ -227,15 +227,9 @@ impl Vm {
         }
         macro_rules! check_budget {
             () => {
-                if let Some(b) = self.config.instruction_budget {
-                    if self.stats.instructions + icount > b {
-                        throw!(format!("instruction budget of {b} exceeded"));
-                    }
-                }
-                if let Some(f) = self.interrupt.as_mut() {
-                    if f() {
-                        throw!("interrupted by host".to_string());
-                    }
+                if self.polls() {
+                    self.frames.last_mut().expect("frame").pc = cur_pc!();
+                    self.poll(icount)?;
                 }
             };
         }
@@ -502,24 +496,33 @@ impl Vm {
                 }
 
                 Op::Loop { id } => {
-                    gc_point!();
-                    if self.config.instruction_budget.is_some() || self.interrupt.is_some() {
-                        check_budget!();
-                    }
-                    if cfg!(feature = "loop-counters") && !RECORD {
+                    // Every allocating instruction is a safe point of its own, so
+                    // a loop header need not be one. The rare work a header owes
+                    // (polling a budget or interrupt, the JIT) waits behind one
+                    // countdown: a polling VM keeps it at 1 (`Vm::loop_hot`).
+                    #[cfg(feature = "loop-counters")]
+                    if !RECORD {
                         // SAFETY: the compiler numbers loops densely below `loops.len()`.
                         let slot = unsafe { proto.loops.get_unchecked(id as usize) };
                         let left = slot.countdown.get() - 1;
                         slot.countdown.set(left);
                         if left <= 0 {
                             self.frames.last_mut().expect("frame").pc = cur_pc!();
-                            if self.loop_hot(proto, id, cur_pc!() - 1, frame.base) {
-                                // Recording started, or a trace ran and left new
-                                // frames: restart the loop from `self.frames`.
-                                self.stats.instructions += icount;
-                                return Ok(Flow::Switch);
+                            match self.loop_slow(proto, id, frame.base, icount) {
+                                Ok(false) => {}
+                                Ok(true) => {
+                                    // Recording started, or a trace ran and left
+                                    // new frames: restart from `self.frames`.
+                                    self.stats.instructions += icount;
+                                    return Ok(Flow::Switch);
+                                }
+                                Err(e) => return Err(e),
                             }
                         }
+                    }
+                    if RECORD || cfg!(not(feature = "loop-counters")) {
+                        let _ = id;
+                        check_budget!();
                     }
                 }
                 Op::ForPrep { a, incl, off } => match (r!(a), r!(a + 1)) {
@@ -730,6 +733,7 @@ impl Vm {
                     };
                     let s = self.heap.alloc_string(s);
                     set!(a, Value::Str(s));
+                    gc_point!();
                 }
             }
         }
@@ -746,18 +750,55 @@ impl Vm {
 }
 
 impl Vm {
+    /// Everything a loop header does when its countdown runs out, kept out
+    /// of `run` so the interpreter's hot code stays small: polls a budget or
+    /// interrupt, then `loop_hot`. The innermost frame's pc is the
+    /// instruction after the header; `icount` is the instructions `run` has
+    /// executed but not yet added to the statistics.
+    #[cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
+    #[cold]
+    #[inline(never)]
+    fn loop_slow(&mut self, proto: &Proto, id: u16, base: usize, icount: u64) -> Result<bool, Error> {
+        if self.polls() {
+            self.poll(icount)?;
+        }
+        let header_pc = self.frames.last().expect("frame").pc - 1;
+        Ok(self.loop_hot(proto, id, header_pc, base))
+    }
+
+    /// Stops the script if its instruction budget is spent or the host's
+    /// interrupt callback says so. `icount` as for `loop_slow`.
+    #[cold]
+    #[inline(never)]
+    fn poll(&mut self, icount: u64) -> Result<(), Error> {
+        let executed = self.stats.instructions + icount;
+        if let Some(b) = self.config.instruction_budget.filter(|&b| executed > b) {
+            self.stats.instructions = executed;
+            return Err(self.runtime_error(format!("instruction budget of {b} exceeded")));
+        }
+        if let Some(f) = self.interrupt.as_mut() {
+            if f() {
+                self.stats.instructions = executed;
+                return Err(self.runtime_error("interrupted by host".to_string()));
+            }
+        }
+        Ok(())
+    }
+
     /// The slow path of the loop profiler: the countdown of loop `id` reached
     /// zero. Starts a recording, runs the attached trace, or parks the counter
     /// when the JIT is off or the loop is blacklisted. Returns whether the
     /// dispatch loop must restart from `self.frames` (a recording started, or
     /// a trace ran).
+    #[cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
     #[cold]
     #[inline(never)]
     fn loop_hot(&mut self, proto: &Proto, id: u16, header_pc: usize, base: usize) -> bool {
         let slot = &proto.loops[id as usize];
         let t = slot.trace.get();
         if !self.jit.settings.enabled || t == BLACKLISTED {
-            slot.countdown.set(i32::MAX);
+            // Park the counter; a polling VM comes back on every arrival.
+            slot.countdown.set(if self.polls() { 1 } else { i32::MAX });
             return false;
         }
         if t != 0 {

@@ -151,6 +151,7 @@ impl Vm {
         // Compiled loops do not poll the callback: interpret from now on.
         self.jit.settings.enabled = false;
         self.interrupt = Some(Box::new(f));
+        self.rearm_loop_headers();
     }
 
     pub fn set_instruction_budget(&mut self, budget: Option<u64>) {
@@ -159,6 +160,25 @@ impl Vm {
             self.jit.settings.enabled = false;
         }
         self.config.instruction_budget = budget;
+        self.rearm_loop_headers();
+    }
+
+    /// Whether loop headers and calls must check a budget or interrupt.
+    #[inline(always)]
+    pub(crate) fn polls(&self) -> bool {
+        self.config.instruction_budget.is_some() || self.interrupt.is_some()
+    }
+
+    /// Sends every loop header's next arrival down the profiler's slow path,
+    /// which polls when the VM now must (a parked counter would not).
+    fn rearm_loop_headers(&mut self) {
+        if cfg!(feature = "loop-counters") {
+            for p in &self.protos {
+                for slot in p.loops.iter() {
+                    slot.countdown.set(0);
+                }
+            }
+        }
     }
 
     pub fn set_memory_limit(&mut self, bytes: usize) {

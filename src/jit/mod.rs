@@ -5,6 +5,10 @@
 //! exits (`deopt`), and the JIT's state and statistics (`state`). The IR, its
 //! verifier and passes are crate `vela-ir`.
 
+// Without the loop profiler nothing enters the JIT (a build for measuring
+// what counting costs).
+#![cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
+
 pub mod backend;
 pub mod deopt;
 pub mod layout;
