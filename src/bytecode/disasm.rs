@@ -13,28 +13,6 @@ pub fn disassemble(proto: &Proto) -> String {
     out
 }
 
-fn jump_offset(op: &Op) -> Option<i32> {
-    match *op {
-        Op::Jmp { off }
-        | Op::JmpIf { off, .. }
-        | Op::JmpIfNot { off, .. }
-        | Op::JmpNotLt { off, .. }
-        | Op::JmpNotLe { off, .. }
-        | Op::JmpNotEq { off, .. }
-        | Op::JmpNotNe { off, .. }
-        | Op::JmpNotLtK { off, .. }
-        | Op::JmpNotLeK { off, .. }
-        | Op::JmpNotGtK { off, .. }
-        | Op::JmpNotGeK { off, .. }
-        | Op::JmpNotEqK { off, .. }
-        | Op::JmpNotNeK { off, .. }
-        | Op::ForPrep { off, .. }
-        | Op::ForStep { off, .. }
-        | Op::ForInNext { off, .. } => Some(off),
-        _ => None,
-    }
-}
-
 fn const_operand(op: &Op) -> Option<u16> {
     match *op {
         Op::LoadK { k, .. }
@@ -78,7 +56,7 @@ fn list(proto: &Proto, out: &mut String) {
     );
     for (pc, op) in proto.code.iter().enumerate() {
         let mut line = format!("  {pc:04}  [{:>4}]  {}", proto.lines[pc], format_op(op));
-        if let Some(off) = jump_offset(op) {
+        if let Some(off) = op.jump_offset() {
             let _ = write!(line, "  ; -> {:04}", pc as i64 + 1 + off as i64);
         }
         if let Some(k) = const_operand(op) {

@@ -357,3 +357,33 @@ pub enum Op {
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() == 8);
+
+impl Op {
+    /// The relative offset of a jump, branch or loop-control instruction.
+    pub fn jump_offset(&self) -> Option<i32> {
+        match *self {
+            Op::Jmp { off }
+            | Op::JmpIf { off, .. }
+            | Op::JmpIfNot { off, .. }
+            | Op::JmpNotLt { off, .. }
+            | Op::JmpNotLe { off, .. }
+            | Op::JmpNotEq { off, .. }
+            | Op::JmpNotNe { off, .. }
+            | Op::JmpNotLtK { off, .. }
+            | Op::JmpNotLeK { off, .. }
+            | Op::JmpNotGtK { off, .. }
+            | Op::JmpNotGeK { off, .. }
+            | Op::JmpNotEqK { off, .. }
+            | Op::JmpNotNeK { off, .. }
+            | Op::ForPrep { off, .. }
+            | Op::ForStep { off, .. }
+            | Op::ForInNext { off, .. } => Some(off),
+            _ => None,
+        }
+    }
+
+    /// Where the instruction at `pc` jumps to, if it can jump.
+    pub fn jump_target(&self, pc: usize) -> Option<usize> {
+        self.jump_offset().map(|off| (pc as i64 + 1 + off as i64) as usize)
+    }
+}

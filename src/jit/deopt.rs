@@ -10,6 +10,7 @@
 
 use super::recorder::Recorder;
 use crate::bytecode::proto::BLACKLISTED;
+use crate::bytecode::Op;
 use crate::interp::{Frame, Vm};
 
 /// Longest chain of side traces grown from one root trace.
@@ -24,34 +25,39 @@ impl Vm {
         base + rec.extent < self.stack.len() && self.frames.len() + rec.max_frames < self.config.max_call_depth
     }
 
-    /// Runs root trace `root` from the loop header of the innermost frame
-    /// (whose registers start at stack slot `base`), following side traces,
-    /// until an exit hands control back to the interpreter; then rebuilds the
-    /// interpreter state that exit's snapshot describes. May start recording
-    /// a side trace from a hot exit.
+    /// Runs trace `t` from a loop header of the innermost frame (whose
+    /// registers start at stack slot `base`), following side traces and
+    /// links between loops, until an exit hands control back to the
+    /// interpreter; then rebuilds the interpreter state that exit's snapshot
+    /// describes. May start recording a side trace from a hot exit.
     #[cold]
     #[inline(never)]
-    pub(crate) fn enter_trace(&mut self, root: u32, base: usize) {
-        let mut t = root;
+    pub(crate) fn enter_trace(&mut self, mut t: u32, base: usize) {
         loop {
             let exit = self.run_trace(t, base);
             let rec = &self.jit.traces[t as usize - 1];
             let snap = &rec.snaps[exit];
+            if !snap.frames.is_empty() {
+                return;
+            }
             let side = rec.side[exit];
-            let in_root_frame = snap.frames.is_empty();
-            if in_root_frame && side != 0 && side != BLACKLISTED && self.can_enter(side, base) {
+            if side != 0 && side != BLACKLISTED && self.can_enter(side, base) {
                 t = side;
                 continue;
             }
-            if rec.parent.is_some() && in_root_frame && snap.pc as usize == rec.header_pc {
-                // A side trace's end: back at the loop header.
-                if self.can_enter(root, base) {
-                    t = root;
+            // Resuming at a loop header with a trace is entering that trace.
+            let proto = &self.frames.last().expect("the trace's frame").func.get().proto;
+            if let Some(Op::Loop { id }) = proto.code.get(snap.pc as usize) {
+                let next = proto.loops[*id as usize].trace.get();
+                if next != 0 && next != BLACKLISTED && next != t && self.can_enter(next, base) {
+                    t = next;
                     continue;
                 }
+                // The interpreter runs the header's profiler; a side trace
+                // from here would only link to it.
                 return;
             }
-            if in_root_frame && side == 0 && rec.exits[exit] >= self.jit.settings.hot_exit as u64 {
+            if side == 0 && rec.exits[exit] >= self.jit.settings.hot_exit as u64 {
                 self.start_side_trace(t, exit as u32, base);
             }
             return;

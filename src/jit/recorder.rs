@@ -12,6 +12,7 @@
 use smallvec::SmallVec;
 use vela_ir::{Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
 
+use crate::bytecode::proto::BLACKLISTED;
 use crate::bytecode::{Op, Proto, Reg};
 use crate::interp::Vm;
 use crate::runtime::ops;
@@ -47,6 +48,12 @@ pub struct Recorder {
     /// For a side trace: the parent trace id and the exit (snapshot) it
     /// starts from. A side trace runs from that exit to the loop header.
     pub side_of: Option<(u32, u32)>,
+    /// Set when the trace ends at a loop header other than the one it closes
+    /// into: the id of that loop (in the root prototype). Such a trace is
+    /// straight-line, and leaves through its tail snapshot to that header.
+    pub link: Option<u16>,
+    /// Loop headers recorded through (unrolled), with the count of passes.
+    unrolled: SmallVec<[((usize, u16), u32); 2]>,
     /// Where the loop lives.
     pub root_proto: *const Proto,
     pub loop_id: u16,
@@ -71,6 +78,14 @@ pub struct Recorder {
 }
 
 const MAX_INLINE_DEPTH: usize = 8;
+
+/// Passes through the header of a loop without a trace before the recording
+/// gives up on unrolling it.
+const MAX_UNROLL: u32 = 4;
+
+/// The abort of an outer loop whose inner loop may still get a trace to link
+/// to: it does not count towards blacklisting the outer loop.
+pub const INNER_LOOP_NOT_COMPILED: &str = "inner loop not compiled yet";
 
 fn type_of(v: Value) -> R<Type> {
     Ok(match v {
@@ -119,6 +134,8 @@ impl Recorder {
         Recorder {
             trace: Trace::new(),
             side_of: None,
+            link: None,
+            unrolled: SmallVec::new(),
             root_proto,
             loop_id,
             header_pc,
@@ -394,13 +411,7 @@ impl Recorder {
         }
         let proto: &Proto = &vm.frames.last().expect("frame").func.get().proto;
         match op {
-            Op::Loop { id } => {
-                if depth == 0 && std::ptr::eq(proto, self.root_proto) && id == self.loop_id {
-                    self.snapshot_tail();
-                    return Ok(Step::Done);
-                }
-                return abort("inner loop");
-            }
+            Op::Loop { id } => return self.loop_header(proto, id, depth),
             Op::Move { a, b } => set!(a, get!(b)),
             Op::LoadNil { a } => set!(a, self.trace.knil()),
             Op::LoadBool { a, v } => set!(a, self.trace.kbool(v)),
@@ -725,7 +736,14 @@ impl Recorder {
             | Op::NewCell { .. }
             | Op::Closure { .. } => return abort("captured variables"),
             Op::SetGlobal { .. } => return abort("global assignment"),
-            Op::ForInPrep { .. } => return abort("for-in loop setup"),
+            Op::ForInPrep { a } => match val!(a) {
+                Value::Array(_) => {
+                    // Loading the slot guards that it still holds an array.
+                    get!(a);
+                    set!(a + 1, self.trace.kint(0));
+                }
+                v => return abort(format!("for-in over {}", v.kind_name())),
+            },
             Op::GetStructFn { .. } => return abort("associated function"),
             Op::NewArray { .. }
             | Op::ArrayPush { .. }
@@ -847,12 +865,62 @@ impl Recorder {
         Ok(())
     }
 
+    /// A loop header reached while recording. In the root frame the trace
+    /// ends at its own loop's header (a root trace closes into a loop, a
+    /// side trace links back to it) or at another loop's header that has a
+    /// trace (it links there: nested loops become a tree of traces joined at
+    /// their headers). Any other header is recorded through, unrolling a few
+    /// iterations of a loop with no trace of its own.
+    fn loop_header(&mut self, proto: &Proto, id: u16, depth: usize) -> R<Step> {
+        let slot = &proto.loops[id as usize];
+        let traced = slot.trace.get() != 0 && slot.trace.get() != BLACKLISTED;
+        if depth == 0 {
+            debug_assert!(std::ptr::eq(proto, self.root_proto));
+            if id == self.loop_id && self.side_of.is_none() {
+                self.snapshot_tail();
+                return Ok(Step::Done);
+            }
+            if id == self.loop_id || traced {
+                self.link = Some(id);
+                self.snapshot_tail();
+                return Ok(Step::Done);
+            }
+            if self.side_of.is_none() && slot.trace.get() != BLACKLISTED {
+                // A root trace should describe its own loop's common path;
+                // through another loop it would do so only by chance.
+                let inner = (self.header_pc..=loop_end(proto, self.header_pc)).contains(&self.pc);
+                return abort(if inner { INNER_LOOP_NOT_COMPILED } else { "left the loop" });
+            }
+        }
+        let key = (proto as *const Proto as usize, id);
+        let n = match self.unrolled.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                self.unrolled.push((key, 1));
+                1
+            }
+        };
+        if n > MAX_UNROLL {
+            return abort(if depth > 0 { "loop in an inlined call" } else { "loop unrolled too far" });
+        }
+        Ok(Step::Continue)
+    }
+
     /// The slot state at the loop header, for peeling.
     fn snapshot_tail(&mut self) {
         self.last_snap = None;
         let id = self.snapshot();
         self.trace.tail = Some(id);
     }
+}
+
+/// The pc of the back-edge of the loop whose header is at `header`: the last
+/// jump to it.
+fn loop_end(proto: &Proto, header: usize) -> usize {
+    (header..proto.code.len()).rev().find(|&pc| proto.code[pc].jump_target(pc) == Some(header)).unwrap_or(header)
 }
 
 fn pc_after(pc: usize) -> usize {

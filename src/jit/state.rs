@@ -8,7 +8,7 @@ use rustc_hash::FxHashMap;
 use vela_ir::{Opcode, Snapshot, Trace};
 
 use super::backend::{self, CompiledTrace};
-use super::recorder::Recorder;
+use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
 use crate::bytecode::proto::{LoopSlot, BLACKLISTED};
 use crate::bytecode::Proto;
 use crate::runtime::object::FuncObj;
@@ -61,6 +61,9 @@ pub struct TraceRecord {
     pub root_proto: *const Proto,
     pub loop_id: u16,
     pub header_pc: usize,
+    /// For a straight-line trace: the loop (id in `root_proto`) whose header
+    /// it ends at.
+    pub link: Option<u16>,
     pub entries: u64,
     /// Highest slot (relative to the trace base) an exit may write, plus one.
     pub extent: usize,
@@ -121,6 +124,11 @@ impl JitState {
     pub fn abort(&mut self, key: (usize, u16), why: &str, slot: &LoopSlot, where_: &str) {
         self.stats.aborted += 1;
         *self.stats.abort_reasons.entry(why.to_string()).or_default() += 1;
+        if why == INNER_LOOP_NOT_COMPILED {
+            // Try again once the inner loop has a trace (or is blacklisted).
+            self.log(&format!("abort {where_}: {why}"));
+            return;
+        }
         let n = {
             let n = self.aborts.entry(key).or_default();
             *n += 1;
@@ -164,9 +172,9 @@ impl JitState {
             Some((p, e)) => format!("trace{} (side of trace{p} S{e}) {where_}", self.traces.len() + 1),
             None => format!("trace{} {where_}", self.traces.len() + 1),
         };
-        if rec.side_of.is_some() {
-            // A side trace is straight-line: it ends by leaving through its
-            // tail snapshot to the loop header, where the parent is entered again.
+        if rec.link.is_some() {
+            // A linking trace is straight-line: it ends by leaving through its
+            // tail snapshot to a loop header, whose trace is entered next.
             let tail = rec.trace.tail.take().expect("a finished recording has a tail");
             let never = rec.trace.kbool(false);
             rec.trace.guard(Opcode::GuardTrue, vela_ir::Type::Void, never, vela_ir::Ref::NONE, tail);
@@ -203,6 +211,7 @@ impl JitState {
         }
         let mut record = TraceRecord::new(name, code, &trace, rec.roots, started.elapsed().as_secs_f64() * 1e3);
         record.parent = rec.side_of;
+        record.link = rec.link;
         record.root_proto = rec.root_proto;
         record.loop_id = rec.loop_id;
         record.header_pc = rec.header_pc;
@@ -284,6 +293,7 @@ impl TraceRecord {
             root_proto: std::ptr::null(),
             loop_id: 0,
             header_pc: 0,
+            link: None,
             snaps: trace.snaps.clone(),
             funcs,
             roots,
