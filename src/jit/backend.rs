@@ -69,8 +69,11 @@
 //! Each trace gets its own LLVM `Context`, module and MCJIT execution engine.
 //! The context is boxed and its address kept raw; the engine is stored as
 //! `ExecutionEngine<'static>` and `Drop` disposes of the engine (which owns
-//! the module and the machine code) before the context. Dropping a
-//! `CompiledTrace` therefore frees its code: `entry` must not be called after.
+//! the module and the memory manager, `super::memory::TraceMemory`, that maps
+//! the machine code) before the context. Disposing of the engine destroys the
+//! memory manager, which unmaps the code, so dropping a `CompiledTrace` gives
+//! its pages back to the system (`code_bytes` says how many): `entry` must
+//! not be called after.
 
 use std::cell::OnceCell;
 use std::ffi::{c_char, c_int, CString};
@@ -98,6 +101,7 @@ use rustc_hash::FxHashMap;
 use vela_ir::{Opcode, Ref, SnapId, Trace, Type};
 
 use super::layout::{ARRAY_DATA, ARRAY_LEN, CELL_VALUE, STRUCT_DEF, STRUCT_FIELDS, VALUE_SIZE, VALUE_WORDS};
+use super::memory::{MappedBytes, TraceMemory};
 use crate::runtime::Value;
 
 /// A compiled trace's entry point: `base` is slot 0 of the trace's base frame;
@@ -132,6 +136,8 @@ pub struct CompiledTrace {
     /// The optimised module as bitcode (captured before MCJIT's code
     /// generator rewrites the module in place).
     ir: MemoryBuffer<'static>,
+    /// What the engine's memory manager has mapped.
+    mapped: MappedBytes,
     engine: ManuallyDrop<ExecutionEngine<'static>>,
     context: NonNull<Context>,
 }
@@ -160,6 +166,12 @@ impl CompiledTrace {
     /// The function's name in the module.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Bytes of memory holding this trace's machine code and data (whole
+    /// pages, as mapped); they go back to the system when the trace is dropped.
+    pub fn code_bytes(&self) -> usize {
+        self.mapped.get()
     }
 
     /// The optimised LLVM module as text (`--dump=llvm`).
@@ -288,7 +300,7 @@ pub fn compile(trace: &Trace, name: &str) -> Result<CompiledTrace, String> {
     // below) drops before freeing the context.
     let cx: &'static Context = unsafe { &*raw };
     match build(cx, host, trace, name) {
-        Ok((engine, ir, addr)) => {
+        Ok((engine, mapped, ir, addr)) => {
             // SAFETY: `addr` is the address MCJIT gave the function we built
             // with signature `i32 (i64*)`, which matches `EntryFn` in the C
             // ABI; it stays valid while `engine` lives, i.e. while the
@@ -298,6 +310,7 @@ pub fn compile(trace: &Trace, name: &str) -> Result<CompiledTrace, String> {
                 entry,
                 name: name.to_string(),
                 ir,
+                mapped,
                 engine: ManuallyDrop::new(engine),
                 // SAFETY: from `Box::into_raw`, never null.
                 context: unsafe { NonNull::new_unchecked(raw) },
@@ -323,7 +336,7 @@ fn build(
     host: &Host,
     trace: &Trace,
     name: &str,
-) -> Result<(ExecutionEngine<'static>, MemoryBuffer<'static>, usize), String> {
+) -> Result<(ExecutionEngine<'static>, MappedBytes, MemoryBuffer<'static>, usize), String> {
     let module = cx.create_module(name);
     PASS_TM.with(|tm| {
         let tm = tm.get_or_init(|| target_machine(host, CodeModel::JITDefault)).as_ref()?;
@@ -346,9 +359,17 @@ fn build(
     // is about to rewrite the module in place.
     let ir = module.write_bitcode_to_memory();
     let fname = func.get_name().to_string_lossy().into_owned();
-    let engine = module.create_jit_execution_engine(CODEGEN_OPT).map_err(|e| e.to_string())?;
+    // The engine owns the memory manager from here on (also when creating it
+    // fails: LLVM then destroys the manager itself). `JITDefault` is what MCJIT
+    // used when no code model was given: the large model on x86-64, as
+    // `render_asm` assumes. Frame pointers may be omitted and FastISel is on,
+    // as `CODEGEN_FLAGS` already asks process-wide.
+    let (memory, mapped) = TraceMemory::new();
+    let engine = module
+        .create_mcjit_execution_engine_with_memory_manager(memory, CODEGEN_OPT, CodeModel::JITDefault, false, true)
+        .map_err(|e| e.to_string())?;
     let addr = engine.get_function_address(&fname).map_err(|e| format!("LLVM JIT: {e}"))?;
-    Ok((engine, ir, addr))
+    Ok((engine, mapped, ir, addr))
 }
 
 fn err<T>(msg: impl Into<String>) -> Result<T, String> {
@@ -1995,6 +2016,27 @@ mod tests {
             let mut st = stack(&[Value::Int(0), Value::Int(k)], 2);
             assert_eq!(enter(&c, &mut st), s1.0);
             assert_eq!(int(st[0]), k);
+        }
+    }
+
+    /// The trace's own figure, not `memory::live_bytes()`: other tests compile
+    /// traces in parallel (`tests/jit_memory.rs` checks the process-wide one).
+    #[test]
+    fn code_bytes_are_mapped_pages_and_go_away_with_the_trace() {
+        let (t, _, s1) = counting_loop();
+        let page = super::super::memory::page_size();
+        for k in 0..20 {
+            let c = compile(&t, &format!("m{k}")).expect("compiles");
+            let bytes = c.code_bytes();
+            assert!(bytes >= page && bytes.is_multiple_of(page), "{bytes}");
+            // A counting loop is a few hundred bytes of code and constants.
+            assert!(bytes <= 4 * page, "{bytes}");
+            let mut st = stack(&[Value::Int(0), Value::Int(k)], 2);
+            assert_eq!(enter(&c, &mut st), s1.0);
+            assert_eq!(int(st[0]), k);
+            let mapped = c.mapped.clone();
+            drop(c);
+            assert_eq!(mapped.get(), 0, "dropping the trace unmaps all its memory");
         }
     }
 

@@ -1,9 +1,10 @@
 //! The trace JIT. The loop profiler is the interpreter's `Loop` instruction
 //! counting into `bytecode::proto::LoopSlot`; here are the recorder (one loop
 //! iteration → trace IR, `recorder`), the LLVM back end (`backend`) with the
-//! value/object layout it relies on (`layout`), OSR entry and deoptimizing
-//! exits (`deopt`), and the JIT's state and statistics (`state`). The IR, its
-//! verifier and passes are crate `vela-ir`.
+//! value/object layout it relies on (`layout`) and the memory its machine
+//! code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), and
+//! the JIT's state and statistics (`state`). The IR, its verifier and passes
+//! are crate `vela-ir`.
 
 // Without the loop profiler nothing enters the JIT (a build for measuring
 // what counting costs).
@@ -12,5 +13,6 @@
 pub mod backend;
 pub mod deopt;
 pub mod layout;
+pub mod memory;
 pub mod recorder;
 pub mod state;
