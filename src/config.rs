@@ -14,6 +14,9 @@ pub struct Config {
     /// Times a trace exit is taken before a side trace is recorded from it
     /// (`--hot-exit`; LuaJIT's hotexit is 10 too).
     pub hot_exit: u32,
+    /// Most bytes of machine code the JIT keeps (`--jit-cache`); past it the
+    /// least recently used traces are evicted.
+    pub jit_cache: usize,
     /// IR instructions before a recording is abandoned (`--max-trace`).
     pub max_trace: usize,
     /// Log trace starts, aborts with reasons, and blacklisting to stderr.
@@ -42,6 +45,7 @@ impl Default for Config {
             jit_dump: DumpFlags::default(),
             mem_limit: 4 << 30,
             instruction_budget: None,
+            jit_cache: 64 << 20,
             stack_slots: 1 << 21,
             max_call_depth: 200_000,
         }

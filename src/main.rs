@@ -50,6 +50,9 @@ struct Cli {
     /// Times a trace exit is taken before a side trace is recorded from it.
     #[arg(long, value_name = "N")]
     hot_exit: Option<u32>,
+    /// Most bytes of machine code the JIT keeps; least recently used traces are evicted past it.
+    #[arg(long, value_name = "BYTES")]
+    jit_cache: Option<usize>,
     /// Longest trace in IR instructions; longer recordings are abandoned.
     #[arg(long, value_name = "N")]
     max_trace: Option<usize>,
@@ -86,6 +89,9 @@ fn main() -> ExitCode {
     }
     if let Some(n) = cli.hot_exit {
         config.hot_exit = n;
+    }
+    if let Some(n) = cli.jit_cache {
+        config.jit_cache = n;
     }
     if let Some(n) = cli.max_trace {
         config.max_trace = n;

@@ -67,6 +67,13 @@ enum Key {
     Entries,
     /// Side traces (the `side traces N` field of the summary line).
     Side,
+    /// Trace-to-trace transitions (side exits taken into side traces, links
+    /// at loop headers).
+    Links,
+    /// Traces dropped because an assumption broke or their exits kept failing.
+    Invalidated,
+    /// Traces evicted from the code cache (the `jit: cache` line).
+    Evictions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -117,10 +124,13 @@ fn parse_jit_directives(source: &str) -> Result<JitDirectives, String> {
                 "exits" => Key::Exits,
                 "entries" => Key::Entries,
                 "side" => Key::Side,
+                "links" => Key::Links,
+                "invalidated" => Key::Invalidated,
+                "evictions" => Key::Evictions,
                 _ => {
                     return Err(format!(
                         "line {lineno}: unknown `// jit:` key `{key}` \
-                         (compiled, aborted, blacklisted, exits, entries, side)"
+                         (compiled, aborted, blacklisted, exits, entries, side, links, invalidated, evictions)"
                     ))
                 }
             };
@@ -152,6 +162,9 @@ struct JitStats {
     exits: u64,
     /// Side traces, when the summary line reports them.
     side: Option<u64>,
+    links: Option<u64>,
+    invalidated: Option<u64>,
+    evictions: Option<u64>,
     /// `(count, reason)` per `jit: abort reason` line.
     abort_reasons: Vec<(u64, String)>,
 }
@@ -165,6 +178,9 @@ impl JitStats {
             Key::Exits => self.exits,
             Key::Entries => self.entries,
             Key::Side => return self.side,
+            Key::Links => return self.links,
+            Key::Invalidated => return self.invalidated,
+            Key::Evictions => return self.evictions,
         })
     }
 }
@@ -205,6 +221,14 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
                         stats.side = Some(number(n)?);
                         continue;
                     }
+                    "links" => {
+                        stats.links = Some(number(n)?);
+                        continue;
+                    }
+                    "invalidated" => {
+                        stats.invalidated = Some(number(n)?);
+                        continue;
+                    }
                     _ => continue,
                 };
                 *[&mut stats.compiled, &mut stats.aborted, &mut stats.blacklisted][k] = number(n)?;
@@ -214,6 +238,13 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
                 return Err(format!("summary line without compiled/aborted/blacklisted counts: `{line}`"));
             }
             summary = true;
+        } else if let Some(rest) = body.strip_prefix("cache ") {
+            // `cache hits 5, misses 1, hit rate 83.33%, evictions 0, ...`
+            for field in rest.split(", ") {
+                if let Some(n) = field.strip_prefix("evictions ") {
+                    stats.evictions = Some(number(n)?);
+                }
+            }
         } else if let Some(rest) = body.strip_prefix("abort reason ") {
             // `abort reason 3 x inner loop`
             let (n, why) = rest.split_once(" x ").ok_or(format!("bad abort line `{line}`"))?;
@@ -517,7 +548,9 @@ fn harness_parses_jit_directives() {
 
 #[test]
 fn harness_parses_jit_stats() {
-    let stderr = "error: boom\njit: traces compiled 2, aborted 5, blacklisted 1, side traces 1\n\
+    let stderr =
+        "error: boom\njit: traces compiled 2, aborted 5, blacklisted 1, side traces 1, links 9, invalidated 3\n\
+                  jit: cache hits 40, misses 2, hit rate 95.24%, evictions 4, live traces 2, 8192 bytes of 65536\n\
                   jit: abort reason 4 x inner loop\n\
                   jit: abort reason 1 x call of built-in `print`\n\
                   jit: compile time per trace: median 7.41 ms, max 9.00 ms\n\
@@ -527,6 +560,7 @@ fn harness_parses_jit_stats() {
     assert_eq!(program, "error: boom\nstack traceback:\n");
     let s = parse_jit_stats(&report).unwrap();
     assert_eq!((s.compiled, s.aborted, s.blacklisted, s.entries, s.exits, s.side), (2, 5, 1, 7, 6, Some(1)));
+    assert_eq!((s.links, s.invalidated, s.evictions), (Some(9), Some(3), Some(4)));
     assert_eq!(s.abort_reasons, vec![(4, "inner loop".to_string()), (1, "call of built-in `print`".to_string())]);
     assert!(parse_jit_stats("jit: abort reason 1 x x\n").is_err(), "the summary line is required");
     assert!(parse_jit_stats("jit: traces compiled 1, aborted 0\n").is_err());

@@ -4,6 +4,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::op::Op;
+use crate::jit::cache::TraceId;
 use crate::runtime::Value;
 
 /// How a closure gets one captured cell when it is created.
@@ -35,9 +36,6 @@ pub struct Proto {
     pub line: u32,
 }
 
-/// `LoopSlot::trace` of a loop the JIT gave up on.
-pub const BLACKLISTED: u32 = u32::MAX;
-
 /// Per-loop JIT state, counted down by the interpreter at the loop header.
 /// The fast path is one decrement and one test; everything else happens when
 /// the countdown reaches zero (`Vm::loop_hot`).
@@ -49,6 +47,9 @@ pub struct LoopSlot {
     pub countdown: Cell<i32>,
     /// Whether the countdown has been armed with the hot-loop threshold.
     pub armed: Cell<bool>,
-    /// 0: no trace; `BLACKLISTED`; else the id of the compiled trace.
-    pub trace: Cell<u32>,
+    /// The JIT gave up on this loop.
+    pub blacklisted: Cell<bool>,
+    /// The loop's root trace in the code cache (which may since have been
+    /// evicted: a stale id fails to look up).
+    pub trace: Cell<Option<TraceId>>,
 }

@@ -7,7 +7,6 @@
 //! value is in a register, a global or a constant.
 
 use super::vm::{Frame, Vm};
-use crate::bytecode::proto::BLACKLISTED;
 use crate::bytecode::{Op, Proto, UpvalDesc};
 use crate::error::Error;
 use crate::jit::recorder::{Recorder, Step};
@@ -305,7 +304,13 @@ impl Vm {
                     }
                     set!(a, v)
                 }
-                Op::SetGlobal { a, g } => self.globals[g as usize] = r!(a),
+                Op::SetGlobal { a, g } => {
+                    let v = r!(a);
+                    let old = std::mem::replace(&mut self.globals[g as usize], v);
+                    if self.jit.watches_global(g) && !old.identical(&v) {
+                        self.jit.global_written(g);
+                    }
+                }
                 Op::NewCell { a, b } => {
                     let c = self.heap.alloc_cell(r!(b));
                     set!(a, Value::Cell(c));
@@ -795,22 +800,27 @@ impl Vm {
     #[inline(never)]
     fn loop_hot(&mut self, proto: &Proto, id: u16, header_pc: usize, base: usize) -> bool {
         let slot = &proto.loops[id as usize];
-        let t = slot.trace.get();
-        if !self.jit.settings.enabled || t == BLACKLISTED {
+        if !self.jit.settings.enabled || slot.blacklisted.get() {
             // Park the counter; a polling VM comes back on every arrival.
             slot.countdown.set(if self.polls() { 1 } else { i32::MAX });
             return false;
         }
-        if t != 0 {
-            // Stay at zero so every arrival comes back here and enters.
-            slot.countdown.set(1);
-            if !self.can_enter(t, base) {
-                return false;
+        if slot.trace.get().is_some() {
+            if let Some(t) = self.jit.cache.lookup(slot.trace.get()) {
+                // Stay at zero so every arrival comes back here and enters.
+                slot.countdown.set(1);
+                if !self.can_enter(t, base) {
+                    return false;
+                }
+                self.enter_trace(t, base);
+                return true;
             }
-            self.enter_trace(t, base);
-            return true;
+            // Evicted or invalidated: count towards a new trace.
+            slot.trace.set(None);
+            slot.armed.set(false);
         }
         if slot.armed.get() {
+            self.jit.cache.miss();
             let rec = Recorder::new(
                 proto as *const Proto,
                 id,

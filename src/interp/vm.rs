@@ -85,6 +85,7 @@ impl Vm {
             max_trace: config.max_trace,
             max_aborts: 4,
             hot_exit: config.hot_exit.max(1),
+            cache_bytes: config.jit_cache,
             verbose: config.jit_verbose,
             dump: config.jit_dump,
         });
@@ -192,7 +193,7 @@ impl Vm {
         self.natives.push(Native { name: name.to_owned(), min_args, max_args, f });
         let g = self.env.define_global(name, kind) as usize;
         self.sync_globals();
-        self.globals[g] = Value::Native(idx);
+        self.write_global(g as u16, Value::Native(idx));
         let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
         self.native_names.push(leaked);
     }
@@ -226,11 +227,14 @@ impl Vm {
         for (g, proto) in &chunk.functions {
             self.register_proto(proto);
             let f = self.heap.alloc_func(FuncObj::new(proto.clone(), Box::new([])));
-            self.globals[*g as usize] = Value::Func(f);
+            self.write_global(*g, Value::Func(f));
         }
         for (sid, nid, proto) in &chunk.methods {
             self.register_proto(proto);
             let f = self.heap.alloc_func(FuncObj::new(proto.clone(), Box::new([])));
+            if self.structs[*sid as usize].method(*nid).is_some() {
+                self.jit.method_replaced(*sid as u32, *nid);
+            }
             self.structs[*sid as usize].set_method(*nid, Value::Func(f));
         }
         self.register_proto(&chunk.script);
@@ -361,7 +365,16 @@ impl Vm {
             None => self.env.define_global(name, GlobalKind::Host),
         };
         self.sync_globals();
-        self.globals[g as usize] = value;
+        self.write_global(g, value);
+    }
+
+    /// Stores global `g` from outside the interpreter loop, invalidating
+    /// traces that baked in its old value.
+    fn write_global(&mut self, g: u16, value: Value) {
+        let old = std::mem::replace(&mut self.globals[g as usize], value);
+        if self.jit.watches_global(g) && !old.identical(&value) {
+            self.jit.global_written(g);
+        }
     }
 
     /// Allocates a String value.

@@ -1,15 +1,16 @@
 //! OSR entry and exit: calls a compiled trace from the interpreter's loop
 //! header, and on a failed guard turns the exit's snapshot back into
 //! interpreter frames so the interpreter resumes as if it had run all along.
-//! An exit with a side trace attached goes straight on into it; a side trace
-//! that reaches the loop header goes back into the root trace.
+//! An exit with a side trace attached goes straight on into it, and an exit
+//! at a loop header that has a trace goes on into that trace (how side
+//! traces and nested loops link); only exits that reach neither come back.
 //!
 //! The exit code itself has already stored the snapshot's slots (boxed) into
 //! the value stack; what is left here is the frame records: the pc to resume
 //! at, and a `Frame` for each call the trace had inlined.
 
+use super::cache::TraceId;
 use super::recorder::Recorder;
-use crate::bytecode::proto::BLACKLISTED;
 use crate::bytecode::Op;
 use crate::interp::{Frame, Vm};
 
@@ -20,8 +21,8 @@ impl Vm {
     /// Whether trace `t` may run with its root frame at stack slot `base`:
     /// every slot and frame its exits can create must fit.
     #[inline(never)]
-    pub(crate) fn can_enter(&self, t: u32, base: usize) -> bool {
-        let rec = &self.jit.traces[t as usize - 1];
+    pub(crate) fn can_enter(&self, t: TraceId, base: usize) -> bool {
+        let Some(rec) = self.jit.cache.get(t) else { return false };
         base + rec.extent < self.stack.len() && self.frames.len() + rec.max_frames < self.config.max_call_depth
     }
 
@@ -32,50 +33,87 @@ impl Vm {
     /// describes. May start recording a side trace from a hot exit.
     #[cold]
     #[inline(never)]
-    pub(crate) fn enter_trace(&mut self, mut t: u32, base: usize) {
+    pub(crate) fn enter_trace(&mut self, mut t: TraceId, base: usize) {
         loop {
             let exit = self.run_trace(t, base);
-            let rec = &self.jit.traces[t as usize - 1];
+            if self.jit.discard_if_failing(t) {
+                return;
+            }
+            let rec = self.jit.cache.get(t).expect("a trace is not evicted while it runs");
             let snap = &rec.snaps[exit];
             if !snap.frames.is_empty() {
                 return;
             }
-            let side = rec.side[exit];
-            if side != 0 && side != BLACKLISTED && self.can_enter(side, base) {
-                t = side;
-                continue;
+            let (pc, state) = (snap.pc as usize, rec.exits[exit]);
+            if state.side.is_some() {
+                match self.jit.cache.lookup(state.side) {
+                    Some(side) if self.can_enter(side, base) => {
+                        self.jit.stats.links += 1;
+                        t = side;
+                        continue;
+                    }
+                    Some(_) => {}
+                    None => {
+                        // Evicted: forget it; the exit may grow a new one.
+                        let e = &mut self.jit.cache.get_mut(t).expect("live").exits[exit];
+                        e.side = None;
+                        e.retry_at = e.taken + self.jit.settings.hot_exit as u64;
+                    }
+                }
             }
             // Resuming at a loop header with a trace is entering that trace.
             let proto = &self.frames.last().expect("the trace's frame").func.get().proto;
-            if let Some(Op::Loop { id }) = proto.code.get(snap.pc as usize) {
-                let next = proto.loops[*id as usize].trace.get();
-                if next != 0 && next != BLACKLISTED && next != t && self.can_enter(next, base) {
-                    t = next;
-                    continue;
+            if let Some(Op::Loop { id }) = proto.code.get(pc) {
+                let slot = &proto.loops[*id as usize];
+                if slot.trace.get().is_some() {
+                    match self.jit.cache.lookup(slot.trace.get()) {
+                        Some(next) if next != t && self.can_enter(next, base) => {
+                            self.jit.stats.links += 1;
+                            t = next;
+                            continue;
+                        }
+                        Some(_) => {}
+                        None => {
+                            // Evicted: the loop counts towards a new trace.
+                            slot.trace.set(None);
+                            slot.armed.set(false);
+                            slot.countdown.set(0);
+                        }
+                    }
                 }
                 // The interpreter runs the header's profiler; a side trace
                 // from here would only link to it.
                 return;
             }
-            if side == 0 && rec.exits[exit] >= self.jit.settings.hot_exit as u64 {
-                self.start_side_trace(t, exit as u32, base);
+            let state = self.jit.cache.get(t).map(|r| r.exits[exit]);
+            if let Some(e) = state {
+                if e.side.is_none()
+                    && !e.blacklisted
+                    && e.taken >= self.jit.settings.hot_exit as u64
+                    && e.taken >= e.retry_at
+                {
+                    self.start_side_trace(t, exit as u32, base);
+                }
             }
             return;
         }
     }
 
     /// Calls trace `t` and applies the snapshot of the exit it took.
-    fn run_trace(&mut self, t: u32, base: usize) -> usize {
-        let idx = t as usize - 1;
-        let entry = self.jit.traces[idx].code.entry;
+    fn run_trace(&mut self, t: TraceId, base: usize) -> usize {
+        self.jit.cache.touch(t);
+        let entry = self.jit.cache.get(t).expect("live trace").code.entry;
         // SAFETY: `can_enter` checked that every slot the trace may touch is
         // inside the value stack; the trace reads and writes only those slots
         // and heap objects it guarded, and it allocates nothing (so no GC can
         // run while it holds object pointers).
         let exit = unsafe { entry(self.stack.as_mut_ptr().add(base)) } as usize;
-        let rec = &mut self.jit.traces[idx];
+        let rec = self.jit.cache.get_mut(t).expect("live trace");
         rec.entries += 1;
-        rec.exits[exit] += 1;
+        rec.exits[exit].taken += 1;
+        if rec.snaps[exit].at < rec.loop_at {
+            rec.early_exits += 1;
+        }
         let snap = &rec.snaps[exit];
         let root = self.frames.len() - 1;
         match snap.frames.first() {
@@ -93,20 +131,20 @@ impl Vm {
 
     /// Starts recording a side trace from exit `exit` of trace `t`; the
     /// interpreter is about to resume at that exit's pc.
-    fn start_side_trace(&mut self, t: u32, exit: u32, base: usize) {
+    fn start_side_trace(&mut self, t: TraceId, exit: u32, base: usize) {
         // Bound chains of side traces: an exit that keeps failing in every
         // new side trace must not grow them without end.
         let mut depth = 0;
-        let mut p = self.jit.traces[t as usize - 1].parent;
+        let mut p = self.jit.cache.get(t).and_then(|r| r.parent);
         while let Some((pt, _)) = p {
             depth += 1;
-            p = self.jit.traces[pt as usize - 1].parent;
+            p = self.jit.cache.get(pt).and_then(|r| r.parent);
         }
+        let Some(rec) = self.jit.cache.get_mut(t) else { return };
         if depth >= MAX_SIDE_DEPTH {
-            self.jit.traces[t as usize - 1].side[exit as usize] = BLACKLISTED;
+            rec.exits[exit as usize].blacklisted = true;
             return;
         }
-        let rec = &self.jit.traces[t as usize - 1];
         let (root_proto, loop_id, header_pc) = (rec.root_proto, rec.loop_id, rec.header_pc);
         let mut r = Recorder::new(
             root_proto,
@@ -118,7 +156,7 @@ impl Vm {
             self.globals.as_ptr() as u64,
         );
         r.side_of = Some((t, exit));
-        let where_ = format!("trace{t} exit S{exit}");
+        let where_ = format!("{} exit S{exit}", self.jit.name_of(t));
         self.jit.start_recording(r, &where_);
     }
 }

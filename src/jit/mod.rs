@@ -2,15 +2,16 @@
 //! counting into `bytecode::proto::LoopSlot`; here are the recorder (one loop
 //! iteration → trace IR, `recorder`), the LLVM back end (`backend`) with the
 //! value/object layout it relies on (`layout`) and the memory its machine
-//! code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), and
-//! the JIT's state and statistics (`state`). The IR, its verifier and passes
-//! are crate `vela-ir`.
+//! code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), the
+//! code cache (`cache`), and the JIT's state and statistics (`state`).
+//! The IR, its verifier and passes are crate `vela-ir`.
 
 // Without the loop profiler nothing enters the JIT (a build for measuring
 // what counting costs).
 #![cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
 
 pub mod backend;
+pub mod cache;
 pub mod deopt;
 pub mod layout;
 pub mod memory;

@@ -12,7 +12,8 @@
 use smallvec::SmallVec;
 use vela_ir::{Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
 
-use crate::bytecode::proto::BLACKLISTED;
+use super::cache::TraceId;
+use super::state::Dep;
 use crate::bytecode::{Op, Proto, Reg};
 use crate::interp::Vm;
 use crate::runtime::ops;
@@ -47,11 +48,13 @@ pub struct Recorder {
     pub trace: Trace,
     /// For a side trace: the parent trace id and the exit (snapshot) it
     /// starts from. A side trace runs from that exit to the loop header.
-    pub side_of: Option<(u32, u32)>,
+    pub side_of: Option<(TraceId, u32)>,
     /// Set when the trace ends at a loop header other than the one it closes
     /// into: the id of that loop (in the root prototype). Such a trace is
     /// straight-line, and leaves through its tail snapshot to that header.
     pub link: Option<u16>,
+    /// What the trace assumes beyond its guards (for invalidation).
+    pub deps: Vec<Dep>,
     /// Loop headers recorded through (unrolled), with the count of passes.
     unrolled: SmallVec<[((usize, u16), u32); 2]>,
     /// Where the loop lives.
@@ -135,6 +138,7 @@ impl Recorder {
             trace: Trace::new(),
             side_of: None,
             link: None,
+            deps: Vec::new(),
             unrolled: SmallVec::new(),
             root_proto,
             loop_id,
@@ -220,6 +224,8 @@ impl Recorder {
             Value::Float(f) => self.trace.kfloat(f),
             Value::Str(s) => self.kptr(Type::Str, s.as_ptr() as u64, v),
             Value::Func(f) => self.kptr(Type::Func, f.as_ptr() as u64, v),
+            // An index into the VM's native table, not an address.
+            Value::Native(i) => self.trace.kptr(Type::Native, i as u64),
             _ => return abort(format!("constant of kind {}", v.kind_name())),
         })
     }
@@ -411,7 +417,7 @@ impl Recorder {
         }
         let proto: &Proto = &vm.frames.last().expect("frame").func.get().proto;
         match op {
-            Op::Loop { id } => return self.loop_header(proto, id, depth),
+            Op::Loop { id } => return self.loop_header(vm, proto, id, depth),
             Op::Move { a, b } => set!(a, get!(b)),
             Op::LoadNil { a } => set!(a, self.trace.knil()),
             Op::LoadBool { a, v } => set!(a, self.trace.kbool(v)),
@@ -424,6 +430,24 @@ impl Recorder {
                 let v = vm.globals[g as usize];
                 if let Value::Uninit = v {
                     return abort("uninitialized global");
+                }
+                let constant = matches!(
+                    v,
+                    Value::Nil
+                        | Value::Bool(_)
+                        | Value::Int(_)
+                        | Value::Float(_)
+                        | Value::Str(_)
+                        | Value::Func(_)
+                        | Value::Native(_)
+                );
+                if constant && vm.jit.global_is_constant(g) {
+                    // Globals rarely change (functions, settings): bake the
+                    // value in and invalidate the trace if it ever does.
+                    let k = self.konst(v)?;
+                    self.depend(Dep::Global(g));
+                    set!(a, k);
+                    return Ok(Step::Continue);
                 }
                 let arr = self.trace.kptr(Type::Value, self.globals_addr);
                 let mut inst = vela_ir::Inst::new(Opcode::GLoad, Type::Value);
@@ -711,6 +735,7 @@ impl Recorder {
                     };
                     let o = get!(a + 1);
                     self.guard_def(o, def);
+                    self.depend(Dep::Method(def, name));
                     let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
                     set!(a, k);
                     self.enter(rel, a, n as usize + 1, f.get().proto.as_ref(), k, pc_after(self.pc))?;
@@ -774,6 +799,12 @@ impl Recorder {
         let c = self.compare(cmp, x, xv, y, yv)?;
         self.branch(c, outcome);
         Ok(())
+    }
+
+    fn depend(&mut self, d: Dep) {
+        if !self.deps.contains(&d) {
+            self.deps.push(d);
+        }
     }
 
     fn guard_def(&mut self, o: Ref, def: u32) {
@@ -871,9 +902,9 @@ impl Recorder {
     /// trace (it links there: nested loops become a tree of traces joined at
     /// their headers). Any other header is recorded through, unrolling a few
     /// iterations of a loop with no trace of its own.
-    fn loop_header(&mut self, proto: &Proto, id: u16, depth: usize) -> R<Step> {
+    fn loop_header(&mut self, vm: &Vm, proto: &Proto, id: u16, depth: usize) -> R<Step> {
         let slot = &proto.loops[id as usize];
-        let traced = slot.trace.get() != 0 && slot.trace.get() != BLACKLISTED;
+        let traced = vm.jit.cache.contains(slot.trace.get());
         if depth == 0 {
             debug_assert!(std::ptr::eq(proto, self.root_proto));
             if id == self.loop_id && self.side_of.is_none() {
@@ -885,7 +916,7 @@ impl Recorder {
                 self.snapshot_tail();
                 return Ok(Step::Done);
             }
-            if self.side_of.is_none() && slot.trace.get() != BLACKLISTED {
+            if self.side_of.is_none() && !slot.blacklisted.get() {
                 // A root trace should describe its own loop's common path;
                 // through another loop it would do so only by chance.
                 let inner = (self.header_pc..=loop_end(proto, self.header_pc)).contains(&self.pc);

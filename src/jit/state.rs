@@ -1,15 +1,20 @@
 //! The JIT's state inside a `Vm`: settings, the recorder in progress, the
-//! compiled traces and their statistics. Owns trace lifetimes and the
-//! per-loop bookkeeping (abort counts, blacklisting); must not interpret.
+//! code cache, what traces assumed (dependencies, for invalidation) and the
+//! statistics. Decides when traces are made, attached, invalidated or
+//! discarded, and keeps the per-loop bookkeeping (abort counts,
+//! blacklisting); must not interpret.
 
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 use vela_ir::{Opcode, Snapshot, Trace};
 
+use bitvec::vec::BitVec;
+
 use super::backend::{self, CompiledTrace};
+use super::cache::{CacheStats, CodeCache, TraceId};
 use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
-use crate::bytecode::proto::{LoopSlot, BLACKLISTED};
+use crate::bytecode::proto::LoopSlot;
 use crate::bytecode::Proto;
 use crate::runtime::object::FuncObj;
 use crate::runtime::{GcRef, Value};
@@ -34,12 +39,41 @@ pub struct JitSettings {
     pub max_aborts: u32,
     /// Times an exit is taken before a side trace is recorded from it.
     pub hot_exit: u32,
+    /// Code cache size limit in bytes.
+    pub cache_bytes: usize,
     pub verbose: bool,
     pub dump: DumpFlags,
 }
 
+/// One exit (snapshot) of a compiled trace.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExitState {
+    /// Times the exit was taken.
+    pub taken: u64,
+    /// The side trace attached to it (which may since have been evicted).
+    pub side: Option<TraceId>,
+    /// Recording a side trace kept failing: stop trying.
+    pub blacklisted: bool,
+    /// Failed side-trace recordings that count towards `blacklisted`.
+    pub aborts: u32,
+    /// `taken` at which a side trace may be recorded (again).
+    pub retry_at: u64,
+}
+
+/// What a trace assumed beyond its guards: when one of these changes, the
+/// trace is invalidated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dep {
+    /// Global slot `g` holds the value the trace baked in as a constant.
+    Global(u16),
+    /// Struct `def`'s method `name` is the function the trace inlined.
+    Method(u32, u16),
+}
+
 /// One compiled trace.
 pub struct TraceRecord {
+    /// `trace{serial}`, as in messages and reports.
+    pub serial: u32,
     pub name: String,
     pub code: CompiledTrace,
     pub snaps: Vec<Snapshot>,
@@ -47,15 +81,9 @@ pub struct TraceRecord {
     pub funcs: FxHashMap<u32, GcRef<FuncObj>>,
     /// Heap objects the machine code refers to by address.
     pub roots: Vec<Value>,
-    /// Times each exit (snapshot) was taken.
-    pub exits: Vec<u64>,
-    /// Per exit: 0, the id of the side trace attached to it, or
-    /// `BLACKLISTED` when recording one kept failing.
-    pub side: Vec<u32>,
-    /// Per exit: failed side-trace recordings.
-    pub side_aborts: Vec<u32>,
-    /// For a side trace: (parent trace id, exit).
-    pub parent: Option<(u32, u32)>,
+    pub exits: Vec<ExitState>,
+    /// For a side trace: (parent trace, exit).
+    pub parent: Option<(TraceId, u32)>,
     /// The loop this trace belongs to (its root's): prototype, loop id and
     /// the header's pc.
     pub root_proto: *const Proto,
@@ -64,7 +92,15 @@ pub struct TraceRecord {
     /// For a straight-line trace: the loop (id in `root_proto`) whose header
     /// it ends at.
     pub link: Option<u16>,
+    pub deps: Vec<Dep>,
     pub entries: u64,
+    /// Exits taken before the trace reached its loop (see `loop_at`).
+    pub early_exits: u64,
+    /// Position of the `loop` instruction: a guard before it belongs to the
+    /// peeled first iteration.
+    pub loop_at: u32,
+    /// The code cache's clock when the trace last ran.
+    pub last_used: u64,
     /// Highest slot (relative to the trace base) an exit may write, plus one.
     pub extent: usize,
     /// Deepest inlining in any snapshot.
@@ -77,19 +113,48 @@ pub struct JitStats {
     pub compiled: u64,
     pub aborted: u64,
     pub blacklisted: u64,
+    /// Traces dropped because an assumption broke, or their exits kept failing.
+    pub invalidated: u64,
+    /// Transitions from one trace into another without the interpreter
+    /// (side exits into side traces, and links at loop headers).
+    pub links: u64,
     /// Abort reason → count.
     pub abort_reasons: FxHashMap<String, u64>,
     /// One-time LLVM start-up, paid by the first trace (not in its compile time).
     pub llvm_init_ms: Option<f64>,
+    pub cache: CacheStats,
 }
+
+/// Invalidations of one loop's traces before it is blacklisted.
+const MAX_INVALIDATIONS: u32 = 4;
+/// Evictions of one loop's root trace before the loop is blacklisted.
+const MAX_EVICTIONS: u32 = 8;
+/// Invalidations caused by one global before traces stop treating it as a
+/// constant.
+const MAX_GLOBAL_CHANGES: u32 = 4;
+/// A root loop trace is discarded when, after this many entries, nearly all
+/// of them left before reaching the loop.
+const DISCARD_AFTER: u64 = 1000;
 
 pub struct JitState {
     pub settings: JitSettings,
     pub recorder: Option<Box<Recorder>>,
-    /// Trace `id` is `traces[id - 1]`.
-    pub traces: Vec<TraceRecord>,
+    pub cache: CodeCache,
+    /// Traces made so far (numbers the next one).
+    serial: u32,
     /// (proto address, loop id) → aborted recordings.
     pub aborts: FxHashMap<(usize, u16), u32>,
+    /// (proto address, loop id) → evictions of that loop's root trace.
+    evictions: FxHashMap<(usize, u16), u32>,
+    /// (proto address, loop id) → invalidations of that loop's traces.
+    invalidations: FxHashMap<(usize, u16), u32>,
+    /// Which live traces depend on what.
+    dependents: FxHashMap<Dep, Vec<TraceId>>,
+    /// Globals some live trace baked in: writing one must invalidate.
+    watched: BitVec,
+    /// Globals that changed too often to be treated as constants.
+    volatile: BitVec,
+    global_changes: FxHashMap<u16, u32>,
     pub stats: JitStats,
 }
 
@@ -98,8 +163,15 @@ impl JitState {
         JitState {
             settings,
             recorder: None,
-            traces: Vec::new(),
+            cache: CodeCache::new(settings.cache_bytes),
+            serial: 0,
             aborts: FxHashMap::default(),
+            evictions: FxHashMap::default(),
+            invalidations: FxHashMap::default(),
+            dependents: FxHashMap::default(),
+            watched: BitVec::new(),
+            volatile: BitVec::new(),
+            global_changes: FxHashMap::default(),
             stats: JitStats::default(),
         }
     }
@@ -112,7 +184,12 @@ impl JitState {
 
     /// Every value compiled code or the recorder holds by address.
     pub fn roots(&self) -> impl Iterator<Item = &Value> {
-        self.traces.iter().flat_map(|t| t.roots.iter()).chain(self.recorder.iter().flat_map(|r| r.roots.iter()))
+        self.cache.iter().flat_map(|(_, t)| t.roots.iter()).chain(self.recorder.iter().flat_map(|r| r.roots.iter()))
+    }
+
+    /// The live trace `id`'s name, for messages.
+    pub fn name_of(&self, id: TraceId) -> String {
+        self.cache.get(id).map_or_else(|| "an evicted trace".to_string(), |t| format!("trace{}", t.serial))
     }
 
     pub fn start_recording(&mut self, rec: Recorder, where_: &str) {
@@ -136,24 +213,40 @@ impl JitState {
         };
         self.log(&format!("abort {where_}: {why}"));
         if n >= self.settings.max_aborts {
-            slot.trace.set(BLACKLISTED);
-            self.stats.blacklisted += 1;
-            self.log(&format!("blacklist {where_}"));
+            self.blacklist(slot, where_);
         }
+    }
+
+    fn blacklist(&mut self, slot: &LoopSlot, where_: &str) {
+        slot.blacklisted.set(true);
+        slot.trace.set(None);
+        self.stats.blacklisted += 1;
+        self.log(&format!("blacklist {where_}"));
     }
 
     /// Gives up on a side-trace recording; stops trying that exit after
     /// repeated failures.
-    pub fn abort_side(&mut self, parent: u32, exit: u32, why: &str, where_: &str) {
+    pub fn abort_side(&mut self, parent: TraceId, exit: u32, why: &str, where_: &str) {
         self.stats.aborted += 1;
         *self.stats.abort_reasons.entry(why.to_string()).or_default() += 1;
-        self.log(&format!("abort side trace of trace{parent} exit S{exit} at {where_}: {why}"));
-        let p = &mut self.traces[parent as usize - 1];
-        let e = exit as usize;
-        p.side_aborts[e] += 1;
-        if p.side_aborts[e] >= self.settings.max_aborts {
-            p.side[e] = BLACKLISTED;
+        let name = self.name_of(parent);
+        self.log(&format!("abort side trace of {name} exit S{exit} at {where_}: {why}"));
+        let (max_aborts, hot_exit) = (self.settings.max_aborts, self.settings.hot_exit as u64);
+        let Some(p) = self.cache.get_mut(parent) else { return };
+        let e = &mut p.exits[exit as usize];
+        // Wait for another `hot_exit` exits before trying again.
+        e.retry_at = e.taken + hot_exit;
+        if why != INNER_LOOP_NOT_COMPILED {
+            e.aborts += 1;
+            if e.aborts >= max_aborts {
+                e.blacklisted = true;
+            }
         }
+    }
+
+    /// Whether traces may bake global `g`'s current value in as a constant.
+    pub fn global_is_constant(&self, g: u16) -> bool {
+        !self.volatile.get(g as usize).is_some_and(|b| *b)
     }
 
     /// Optimises and compiles a finished recording and attaches it to its
@@ -168,9 +261,17 @@ impl JitState {
         let started = Instant::now();
         let mut rec = *rec;
         let key = (rec.root_proto as usize, rec.loop_id);
+        if let Some((p, _)) = rec.side_of {
+            if self.cache.get(p).is_none() {
+                // The parent went while the side trace was recorded.
+                self.log(&format!("drop side trace at {where_}: its parent is gone"));
+                return;
+            }
+        }
+        let serial = self.serial + 1;
         let name = match rec.side_of {
-            Some((p, e)) => format!("trace{} (side of trace{p} S{e}) {where_}", self.traces.len() + 1),
-            None => format!("trace{} {where_}", self.traces.len() + 1),
+            Some((p, e)) => format!("trace{serial} (side of {} S{e}) {where_}", self.name_of(p)),
+            None => format!("trace{serial} {where_}"),
         };
         if rec.link.is_some() {
             // A linking trace is straight-line: it ends by leaving through its
@@ -210,17 +311,54 @@ impl JitState {
             eprintln!("---- {name} asm\n{}", code.asm());
         }
         let mut record = TraceRecord::new(name, code, &trace, rec.roots, started.elapsed().as_secs_f64() * 1e3);
+        record.serial = serial;
         record.parent = rec.side_of;
-        record.link = rec.link;
         record.root_proto = rec.root_proto;
         record.loop_id = rec.loop_id;
         record.header_pc = rec.header_pc;
-        self.traces.push(record);
-        let id = self.traces.len() as u32;
-        match rec.side_of {
-            Some((p, e)) => self.traces[p as usize - 1].side[e as usize] = id,
+        record.link = rec.link;
+        record.deps = rec.deps;
+        // A side trace's ancestors stay: it is reached only through them.
+        let mut keep = Vec::new();
+        let mut p = rec.side_of;
+        while let Some((pt, _)) = p {
+            keep.push(pt);
+            p = self.cache.get(pt).and_then(|t| t.parent);
+        }
+        let (id, evicted) = match self.cache.insert(record, &keep) {
+            Some(x) => x,
             None => {
-                slot.trace.set(id);
+                let why = "trace larger than the code cache";
+                match rec.side_of {
+                    Some((p, e)) => self.abort_side(p, e, why, where_),
+                    None => self.abort(key, why, slot, where_),
+                }
+                return;
+            }
+        };
+        self.serial = serial;
+        for t in evicted {
+            self.log(&format!("evict {}", t.name));
+            self.forget(&t);
+            self.count_eviction(&t);
+        }
+        for d in self.cache.get(id).expect("just inserted").deps.clone() {
+            self.dependents.entry(d).or_default().push(id);
+            if let Dep::Global(g) = d {
+                if self.watched.len() <= g as usize {
+                    self.watched.resize(g as usize + 1, false);
+                }
+                self.watched.set(g as usize, true);
+            }
+        }
+        match rec.side_of {
+            Some((p, e)) => {
+                if let Some(parent) = self.cache.get_mut(p) {
+                    parent.exits[e as usize].side = Some(id);
+                }
+            }
+            None => {
+                slot.trace.set(Some(id));
                 slot.countdown.set(1);
             }
         }
@@ -228,21 +366,153 @@ impl JitState {
         self.log(&format!("compiled {where_} ({} IR instructions)", trace.len()));
     }
 
+    /// A cache too small for the working set would evict and recompile the
+    /// same traces forever: a loop whose root trace was evicted too often
+    /// is blacklisted, and an evicted side trace counts as a failed
+    /// recording of its exit.
+    fn count_eviction(&mut self, t: &TraceRecord) {
+        match t.parent {
+            None => {
+                let n = {
+                    let n = self.evictions.entry((t.root_proto as usize, t.loop_id)).or_default();
+                    *n += 1;
+                    *n
+                };
+                if n >= MAX_EVICTIONS {
+                    // SAFETY: `Vm::protos` keeps every prototype the VM
+                    // compiled alive as long as the VM (and this state) lives.
+                    let slot = loop_slot(unsafe { &*t.root_proto }, t.loop_id);
+                    self.blacklist(slot, &format!("{} (evicted {n} times)", t.name));
+                }
+            }
+            Some((p, e)) => {
+                let max_aborts = self.settings.max_aborts;
+                if let Some(parent) = self.cache.get_mut(p) {
+                    let exit = &mut parent.exits[e as usize];
+                    exit.aborts += 1;
+                    exit.blacklisted |= exit.aborts >= max_aborts;
+                }
+            }
+        }
+    }
+
+    /// Bookkeeping after trace `t` left the cache: its dependencies go. Loop
+    /// slots and exits still naming it find out on their next lookup.
+    fn forget(&mut self, t: &TraceRecord) {
+        for d in &t.deps {
+            if let Some(v) = self.dependents.get_mut(d) {
+                v.retain(|id| self.cache.get(*id).is_some());
+            }
+        }
+    }
+
+    /// Whether writing global `g` must go through `global_written`.
+    #[inline(always)]
+    pub fn watches_global(&self, g: u16) -> bool {
+        self.watched.get(g as usize).is_some_and(|b| *b)
+    }
+
+    /// Global `g` was written: invalidate every trace that baked in its old
+    /// value. A global that keeps changing stops being treated as a constant.
+    pub fn global_written(&mut self, g: u16) {
+        self.watched.set(g as usize, false);
+        let n = {
+            let n = self.global_changes.entry(g).or_default();
+            *n += 1;
+            *n
+        };
+        if n >= MAX_GLOBAL_CHANGES {
+            if self.volatile.len() <= g as usize {
+                self.volatile.resize(g as usize + 1, false);
+            }
+            self.volatile.set(g as usize, true);
+        }
+        self.invalidate_dep(Dep::Global(g), &format!("global #{g} changed"));
+    }
+
+    /// Struct `def`'s method `name` was replaced.
+    pub fn method_replaced(&mut self, def: u32, name: u16) {
+        self.invalidate_dep(Dep::Method(def, name), "method replaced");
+    }
+
+    fn invalidate_dep(&mut self, dep: Dep, why: &str) {
+        let Some(ids) = self.dependents.remove(&dep) else { return };
+        for id in ids {
+            self.invalidate(id, why);
+        }
+    }
+
+    /// Drops trace `id` with its side traces. A root trace's loop goes back
+    /// to counting (and is recorded again under the new facts) unless its
+    /// traces keep getting invalidated, when it is blacklisted.
+    pub fn invalidate(&mut self, id: TraceId, why: &str) {
+        let Some(t) = self.cache.get(id) else { return };
+        let (is_root, proto, loop_id) = (t.parent.is_none(), t.root_proto, t.loop_id);
+        let removed = self.cache.remove_tree(id);
+        for t in &removed {
+            self.stats.invalidated += 1;
+            self.log(&format!("invalidate {}: {why}", t.name));
+            self.forget(t);
+        }
+        if is_root {
+            // SAFETY: `Vm::protos` keeps every prototype the VM compiled
+            // alive as long as the VM (and with it this state) lives.
+            let slot = loop_slot(unsafe { &*proto }, loop_id);
+            slot.trace.set(None);
+            slot.armed.set(false);
+            slot.countdown.set(0);
+            let n = {
+                let n = self.invalidations.entry((proto as usize, loop_id)).or_default();
+                *n += 1;
+                *n
+            };
+            if n >= MAX_INVALIDATIONS {
+                let name = removed.first().map(|t| t.name.clone()).unwrap_or_default();
+                self.blacklist(slot, &name);
+            }
+        }
+    }
+
+    /// Discards root loop trace `id` when its entries keep leaving before
+    /// they reach its loop: whatever it was recorded under no longer holds
+    /// (a type changed for good, say), and a new recording will see what
+    /// does. Returns whether it did.
+    pub fn discard_if_failing(&mut self, id: TraceId) -> bool {
+        let Some(t) = self.cache.get(id) else { return false };
+        let failing =
+            t.parent.is_none() && t.link.is_none() && t.entries >= DISCARD_AFTER && t.early_exits * 10 > t.entries * 9;
+        if failing {
+            self.invalidate(id, "its exits keep failing before the loop");
+        }
+        failing
+    }
+
     /// The `--jit-stats` report.
     pub fn report(&self) -> String {
         let mut out = String::new();
         let s = &self.stats;
-        let sides = self.traces.iter().filter(|t| t.parent.is_some()).count();
+        let sides = self.cache.iter().filter(|(_, t)| t.parent.is_some()).count();
         out.push_str(&format!(
-            "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}\n",
-            s.compiled, s.aborted, s.blacklisted, sides
+            "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}, links {}, invalidated {}\n",
+            s.compiled, s.aborted, s.blacklisted, sides, s.links, s.invalidated
+        ));
+        let c = &self.cache.stats;
+        out.push_str(&format!(
+            "jit: cache hits {}, misses {}, hit rate {:.2}%, evictions {}, live traces {}, {} bytes of {}\n",
+            c.hits,
+            c.misses,
+            c.hit_rate(),
+            c.evictions,
+            self.cache.len(),
+            self.cache.bytes(),
+            self.cache.limit
         ));
         let mut reasons: Vec<_> = s.abort_reasons.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
         for (why, n) in reasons {
             out.push_str(&format!("jit: abort reason {n} x {why}\n"));
         }
-        let mut times: Vec<f64> = self.traces.iter().map(|t| t.compile_ms).collect();
+        let mut times: Vec<f64> = self.cache.iter().map(|(_, t)| t.compile_ms).collect();
         times.sort_by(|a, b| a.total_cmp(b));
         if !times.is_empty() {
             out.push_str(&format!(
@@ -252,10 +522,20 @@ impl JitState {
                 s.llvm_init_ms.unwrap_or(0.0)
             ));
         }
-        for t in &self.traces {
-            let exits: u64 = t.exits.iter().sum();
-            let by_snap: Vec<String> =
-                t.exits.iter().enumerate().filter(|(_, n)| **n > 0).map(|(i, n)| format!("S{i}={n}")).collect();
+        let mut live: Vec<&TraceRecord> = self.cache.iter().map(|(_, t)| t).collect();
+        live.sort_by_key(|t| t.serial);
+        for t in live {
+            let exits: u64 = t.exits.iter().map(|e| e.taken).sum();
+            let by_snap: Vec<String> = t
+                .exits
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.taken > 0)
+                .map(|(i, e)| match e.side.and_then(|s| self.cache.get(s)) {
+                    Some(side) => format!("S{i}={}->trace{}", e.taken, side.serial),
+                    None => format!("S{i}={}", e.taken),
+                })
+                .collect();
             out.push_str(&format!("jit: {}: entries {}, exits {} [{}]\n", t.name, t.entries, exits, by_snap.join(" ")));
         }
         out
@@ -284,20 +564,23 @@ impl TraceRecord {
             }
         }
         TraceRecord {
+            serial: 0,
             name,
             code,
-            exits: vec![0; trace.snaps.len()],
-            side: vec![0; trace.snaps.len()],
-            side_aborts: vec![0; trace.snaps.len()],
+            exits: vec![ExitState::default(); trace.snaps.len()],
             parent: None,
             root_proto: std::ptr::null(),
             loop_id: 0,
             header_pc: 0,
             link: None,
+            deps: Vec::new(),
             snaps: trace.snaps.clone(),
             funcs,
             roots,
             entries: 0,
+            early_exits: 0,
+            loop_at: trace.insts.iter().position(|i| i.op == Opcode::Loop).map_or(u32::MAX, |p| p as u32),
+            last_used: 0,
             extent,
             max_frames,
             compile_ms,

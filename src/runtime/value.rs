@@ -61,6 +61,25 @@ impl Value {
         !matches!(self, Value::Nil | Value::Bool(false))
     }
 
+    /// The same value bit for bit: same kind, same payload (references are
+    /// compared by address, floats by bits).
+    pub fn identical(&self, other: &Value) -> bool {
+        match (*self, *other) {
+            (Value::Nil, Value::Nil) | (Value::Uninit, Value::Uninit) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => a == b,
+            (Value::Map(a), Value::Map(b)) => a == b,
+            (Value::Func(a), Value::Func(b)) => a == b,
+            (Value::Native(a), Value::Native(b)) => a == b,
+            (Value::Struct(a), Value::Struct(b)) => a == b,
+            (Value::Cell(a), Value::Cell(b)) => a == b,
+            _ => false,
+        }
+    }
+
     /// The name `type(x)` returns for built-in kinds; structs are named by the caller.
     pub fn kind_name(&self) -> &'static str {
         match self {

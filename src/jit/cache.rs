@@ -1,0 +1,158 @@
+//! The code cache: every live compiled trace, keyed by a versioned
+//! `TraceId`, under a byte budget with least-recently-used eviction.
+//!
+//! Owns trace lifetimes. Everything else refers to a trace by `TraceId`
+//! (loop slots, side-trace links, a side trace's parent): a `slotmap` key
+//! carries a version, so a reference to a trace that has since been evicted
+//! or invalidated fails to look up instead of reaching freed code. Lookups
+//! through `lookup` are the cache's hits and misses. Must not decide *when*
+//! traces are made or dropped for correctness (that is `state`).
+
+use slotmap::{new_key_type, SlotMap};
+
+use super::state::TraceRecord;
+
+new_key_type! {
+    /// A compiled trace in the code cache.
+    pub struct TraceId;
+}
+
+/// What the cache counts.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CacheStats {
+    /// Lookups that found a live trace.
+    pub hits: u64,
+    /// Lookups that found none: a hot loop or exit without a trace yet, or a
+    /// reference to a trace that was evicted or invalidated.
+    pub misses: u64,
+    /// Traces dropped to stay within the byte limit.
+    pub evictions: u64,
+}
+
+impl CacheStats {
+    /// Hits as a share of all lookups, in percent.
+    pub fn hit_rate(&self) -> f64 {
+        let all = self.hits + self.misses;
+        if all == 0 {
+            100.0
+        } else {
+            self.hits as f64 * 100.0 / all as f64
+        }
+    }
+}
+
+pub struct CodeCache {
+    traces: SlotMap<TraceId, TraceRecord>,
+    /// Most machine-code bytes the live traces may occupy.
+    pub limit: usize,
+    /// Machine-code bytes the live traces occupy.
+    bytes: usize,
+    /// Advances on every trace entry; a trace's `last_used` is a reading.
+    clock: u64,
+    pub stats: CacheStats,
+}
+
+impl CodeCache {
+    pub fn new(limit: usize) -> CodeCache {
+        CodeCache { traces: SlotMap::with_key(), limit, bytes: 0, clock: 0, stats: CacheStats::default() }
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn len(&self) -> usize {
+        self.traces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.traces.is_empty()
+    }
+
+    /// The trace `id`, if it is still live. Not counted as a lookup.
+    pub fn get(&self, id: TraceId) -> Option<&TraceRecord> {
+        self.traces.get(id)
+    }
+
+    pub fn get_mut(&mut self, id: TraceId) -> Option<&mut TraceRecord> {
+        self.traces.get_mut(id)
+    }
+
+    pub fn contains(&self, id: Option<TraceId>) -> bool {
+        id.is_some_and(|id| self.traces.contains_key(id))
+    }
+
+    /// A counted lookup: `Some(id)` when `id` names a live trace.
+    pub fn lookup(&mut self, id: Option<TraceId>) -> Option<TraceId> {
+        match id {
+            Some(id) if self.traces.contains_key(id) => {
+                self.stats.hits += 1;
+                Some(id)
+            }
+            _ => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Counts a miss that did not go through `lookup` (a hot loop found no trace).
+    pub fn miss(&mut self) {
+        self.stats.misses += 1;
+    }
+
+    /// Marks `id` as just used, for LRU.
+    pub fn touch(&mut self, id: TraceId) {
+        self.clock += 1;
+        if let Some(t) = self.traces.get_mut(id) {
+            t.last_used = self.clock;
+        }
+    }
+
+    /// Adds a compiled trace, first evicting least recently used traces (and
+    /// the side traces grown from them) until it fits. `keep` (the new
+    /// trace's ancestors) are not evicted. Returns the new id and the
+    /// evicted traces, or `None` (dropping the record) when it cannot fit.
+    pub fn insert(&mut self, mut record: TraceRecord, keep: &[TraceId]) -> Option<(TraceId, Vec<TraceRecord>)> {
+        let size = record.code.code_bytes();
+        let mut evicted = Vec::new();
+        while self.bytes + size > self.limit {
+            let victim = self
+                .traces
+                .iter()
+                .filter(|(id, _)| !keep.contains(id))
+                .min_by_key(|(_, t)| t.last_used)
+                .map(|(id, _)| id);
+            let Some(victim) = victim else { break };
+            for t in self.remove_tree(victim) {
+                self.stats.evictions += 1;
+                evicted.push(t);
+            }
+        }
+        if self.bytes + size > self.limit {
+            return None;
+        }
+        self.clock += 1;
+        record.last_used = self.clock;
+        self.bytes += size;
+        Some((self.traces.insert(record), evicted))
+    }
+
+    /// Removes `id` and every side trace grown from it (their only way in
+    /// is through it). Frees their machine code when the records are dropped.
+    pub fn remove_tree(&mut self, id: TraceId) -> Vec<TraceRecord> {
+        let mut out = Vec::new();
+        let mut work = vec![id];
+        while let Some(t) = work.pop() {
+            let Some(rec) = self.traces.remove(t) else { continue };
+            self.bytes -= rec.code.code_bytes();
+            work.extend(self.traces.iter().filter(|(_, r)| r.parent.is_some_and(|(p, _)| p == t)).map(|(k, _)| k));
+            out.push(rec);
+        }
+        out
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (TraceId, &TraceRecord)> {
+        self.traces.iter()
+    }
+}
