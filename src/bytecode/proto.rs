@@ -31,16 +31,34 @@ pub struct Proto {
     pub protos: Vec<Rc<Proto>>,
     pub upvals: Vec<UpvalDesc>,
     /// Profiling and trace state of each `Loop` header, by loop id.
-    pub loops: Box<[LoopSlot]>,
+    pub loops: Box<[HotSlot]>,
+    /// Profiling and trace state of the function's entry (`FUNC_ENTRY`).
+    pub entry: HotSlot,
     /// Line of the definition.
     pub line: u32,
 }
 
-/// Per-loop JIT state, counted down by the interpreter at the loop header.
-/// The fast path is one decrement and one test; everything else happens when
-/// the countdown reaches zero (`Vm::loop_hot`).
+/// The pseudo loop id of a function's entry: traces anchored there are
+/// entered on calls. The compiler never numbers a loop `u16::MAX`.
+pub const FUNC_ENTRY: u16 = u16::MAX;
+
+impl Proto {
+    /// The profiling slot of loop `id`, or of the entry for `FUNC_ENTRY`.
+    pub fn hot_slot(&self, id: u16) -> &HotSlot {
+        if id == FUNC_ENTRY {
+            &self.entry
+        } else {
+            &self.loops[id as usize]
+        }
+    }
+}
+
+/// JIT state of a loop header or a function entry, counted down by the
+/// interpreter on every arrival. The fast path is one decrement and one
+/// test; everything else happens when the countdown reaches zero
+/// (`Vm::loop_hot`, `Vm::entry_hot`).
 #[derive(Debug, Default)]
-pub struct LoopSlot {
+pub struct HotSlot {
     /// Arrivals left before the slow path runs. Starts at 0, so the first
     /// arrival arms the counter with the VM's threshold (prototypes do not
     /// know the VM's settings).

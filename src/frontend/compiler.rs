@@ -391,6 +391,7 @@ impl<'a> Compiler<'a> {
             protos: f.protos,
             upvals: f.upvals,
             loops: (0..f.loop_count).map(|_| Default::default()).collect(),
+            entry: Default::default(),
             line,
         })
     }

@@ -7,6 +7,7 @@
 //! value is in a register, a global or a constant.
 
 use super::vm::{Frame, Vm};
+use crate::bytecode::proto::FUNC_ENTRY;
 use crate::bytecode::{Op, Proto, UpvalDesc};
 use crate::error::Error;
 use crate::jit::recorder::{Recorder, Step};
@@ -255,6 +256,17 @@ impl Vm {
                 reload!();
                 gc_point!();
                 check_budget!();
+                // The entry profiler: as at a loop header (`Op::Loop`).
+                #[cfg(feature = "loop-counters")]
+                if !RECORD {
+                    let left = proto.entry.countdown.get() - 1;
+                    proto.entry.countdown.set(left);
+                    if left <= 0 && self.entry_hot(proto, frame.base) {
+                        // Recording started, or a trace ran: restart from `self.frames`.
+                        self.stats.instructions += icount;
+                        return Ok(Flow::Switch);
+                    }
+                }
             }};
         }
 
@@ -264,7 +276,7 @@ impl Vm {
                 let mut rec = self.jit.recorder.take().expect("recording");
                 // SAFETY: `base` points at this frame's live registers.
                 let step = unsafe { rec.step(self, op, cur_pc!(), frame.base, base) };
-                let slot = crate::jit::state::loop_slot(
+                let slot = crate::jit::state::hot_slot(
                     // SAFETY: the recorder's root prototype is alive: its frame is on the stack.
                     unsafe { &*rec.root_proto },
                     rec.loop_id,
@@ -843,6 +855,55 @@ impl Vm {
     }
 }
 
+impl Vm {
+    /// The slow path of the entry profiler: the countdown of `proto`'s entry
+    /// reached zero on a call whose frame (registers at `base`) was just
+    /// pushed, at pc 0. Like `loop_hot`, with a function-entry trace
+    /// (`FUNC_ENTRY`) in place of a loop trace.
+    #[cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
+    #[cold]
+    #[inline(never)]
+    fn entry_hot(&mut self, proto: &Proto, base: usize) -> bool {
+        let slot = &proto.entry;
+        if !self.jit.settings.enabled || slot.blacklisted.get() {
+            slot.countdown.set(i32::MAX);
+            return false;
+        }
+        if slot.trace.get().is_some() {
+            if let Some(t) = self.jit.cache.lookup(slot.trace.get()) {
+                slot.countdown.set(1);
+                if !self.can_enter(t, base) {
+                    return false;
+                }
+                self.enter_trace(t, base);
+                return true;
+            }
+            slot.trace.set(None);
+            slot.armed.set(false);
+        }
+        let threshold = self.jit.settings.hot_func.min(i32::MAX as u32) as i32;
+        if slot.armed.get() {
+            self.jit.cache.miss();
+            let rec = Recorder::new(
+                proto as *const Proto,
+                FUNC_ENTRY,
+                0,
+                base,
+                self.frames.len(),
+                self.jit.settings.max_trace,
+                self.globals.as_ptr() as u64,
+            );
+            let where_ = rec_where(&rec);
+            self.jit.start_recording(rec, &where_);
+            slot.countdown.set(threshold);
+            return true;
+        }
+        slot.armed.set(true);
+        slot.countdown.set(threshold);
+        false
+    }
+}
+
 /// How `run` ended.
 enum Flow {
     /// The entry frame returned this value.
@@ -856,7 +917,8 @@ fn rec_where(rec: &Recorder) -> String {
     // SAFETY: the root prototype's frame is on the stack while recording.
     let p = unsafe { &*rec.root_proto };
     let line = p.lines.get(rec.header_pc).copied().unwrap_or(p.line);
-    format!("{}:{} (in {})", p.file, line, p.name)
+    let entry = if rec.loop_id == FUNC_ENTRY { " entry" } else { "" };
+    format!("{}:{} (in {}){entry}", p.file, line, p.name)
 }
 
 fn wrong_args(name: &str, expected: usize, got: usize) -> String {

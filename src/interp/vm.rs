@@ -82,6 +82,9 @@ impl Vm {
             // callback, so a VM with either runs in the interpreter only.
             enabled: config.jit && config.instruction_budget.is_none(),
             hot_loop: config.hot_loop.max(1),
+            // As in LuaJIT, a function needs twice as many calls as a loop
+            // needs iterations to count as hot.
+            hot_func: config.hot_loop.max(1).saturating_mul(2),
             max_trace: config.max_trace,
             max_aborts: 4,
             hot_exit: config.hot_exit.max(1),

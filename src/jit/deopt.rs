@@ -85,6 +85,10 @@ impl Vm {
                 // from here would only link to it.
                 return;
             }
+            if matches!(proto.code.get(pc), Some(Op::Return { .. } | Op::ReturnNil)) {
+                // A function-entry trace's end: nothing to grow from here.
+                return;
+            }
             let state = self.jit.cache.get(t).map(|r| r.exits[exit]);
             if let Some(e) = state {
                 if e.side.is_none()

@@ -1,5 +1,5 @@
 //! The trace JIT. The loop profiler is the interpreter's `Loop` instruction
-//! counting into `bytecode::proto::LoopSlot`; here are the recorder (one loop
+//! counting into `bytecode::proto::HotSlot`; here are the recorder (one loop
 //! iteration → trace IR, `recorder`), the LLVM back end (`backend`) with the
 //! value/object layout it relies on (`layout`) and the memory its machine
 //! code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), the

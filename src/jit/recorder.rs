@@ -14,6 +14,7 @@ use vela_ir::{Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
 
 use super::cache::TraceId;
 use super::state::Dep;
+use crate::bytecode::proto::FUNC_ENTRY;
 use crate::bytecode::{Op, Proto, Reg};
 use crate::interp::Vm;
 use crate::runtime::ops;
@@ -53,6 +54,9 @@ pub struct Recorder {
     /// into: the id of that loop (in the root prototype). Such a trace is
     /// straight-line, and leaves through its tail snapshot to that header.
     pub link: Option<u16>,
+    /// The trace does not close into a loop: it ends by leaving through its
+    /// tail snapshot (at a linked loop header, or at a return).
+    pub straight: bool,
     /// What the trace assumes beyond its guards (for invalidation).
     pub deps: Vec<Dep>,
     /// Loop headers recorded through (unrolled), with the count of passes.
@@ -138,6 +142,7 @@ impl Recorder {
             trace: Trace::new(),
             side_of: None,
             link: None,
+            straight: false,
             deps: Vec::new(),
             unrolled: SmallVec::new(),
             root_proto,
@@ -746,6 +751,16 @@ impl Recorder {
                 }
                 v => return abort(format!("method call on {}", v.kind_name())),
             },
+            Op::Return { .. } | Op::ReturnNil if depth == 0 => {
+                if self.side_of.is_none() && self.loop_id != FUNC_ENTRY {
+                    return abort("return from the loop's function");
+                }
+                // A function-entry or side trace ends here: its last exit
+                // hands the return itself to the interpreter.
+                self.straight = true;
+                self.snapshot_tail();
+                return Ok(Step::Done);
+            }
             Op::Return { a } => {
                 let r = get!(a);
                 self.leave(rel, r)?;
@@ -913,13 +928,16 @@ impl Recorder {
             }
             if id == self.loop_id || traced {
                 self.link = Some(id);
+                self.straight = true;
                 self.snapshot_tail();
                 return Ok(Step::Done);
             }
             if self.side_of.is_none() && !slot.blacklisted.get() {
                 // A root trace should describe its own loop's common path;
                 // through another loop it would do so only by chance.
-                let inner = (self.header_pc..=loop_end(proto, self.header_pc)).contains(&self.pc);
+                // Every loop of a function is inner to its entry.
+                let inner =
+                    self.loop_id == FUNC_ENTRY || (self.header_pc..=loop_end(proto, self.header_pc)).contains(&self.pc);
                 return abort(if inner { INNER_LOOP_NOT_COMPILED } else { "left the loop" });
             }
         }

@@ -14,7 +14,7 @@ use bitvec::vec::BitVec;
 use super::backend::{self, CompiledTrace};
 use super::cache::{CacheStats, CodeCache, TraceId};
 use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
-use crate::bytecode::proto::LoopSlot;
+use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
 use crate::bytecode::Proto;
 use crate::runtime::object::FuncObj;
 use crate::runtime::{GcRef, Value};
@@ -33,6 +33,8 @@ pub struct JitSettings {
     pub enabled: bool,
     /// Back-edges before a loop is recorded.
     pub hot_loop: u32,
+    /// Calls before a function is recorded from its entry.
+    pub hot_func: u32,
     /// IR instructions before a recording is abandoned.
     pub max_trace: usize,
     /// Aborted recordings before a loop is blacklisted.
@@ -92,6 +94,8 @@ pub struct TraceRecord {
     /// For a straight-line trace: the loop (id in `root_proto`) whose header
     /// it ends at.
     pub link: Option<u16>,
+    /// Ends through its tail snapshot instead of closing into a loop.
+    pub straight: bool,
     pub deps: Vec<Dep>,
     pub entries: u64,
     /// Exits taken before the trace reached its loop (see `loop_at`).
@@ -127,6 +131,9 @@ pub struct JitStats {
 
 /// Invalidations of one loop's traces before it is blacklisted.
 const MAX_INVALIDATIONS: u32 = 4;
+/// Fewest non-constant IR instructions a function-entry trace must have.
+const MIN_ENTRY_TRACE: usize = 40;
+const TOO_SHORT: &str = "function trace too short to pay for its entry";
 /// Evictions of one loop's root trace before the loop is blacklisted.
 const MAX_EVICTIONS: u32 = 8;
 /// Invalidations caused by one global before traces stop treating it as a
@@ -198,7 +205,7 @@ impl JitState {
     }
 
     /// Gives up on a recording; blacklists the loop after repeated failures.
-    pub fn abort(&mut self, key: (usize, u16), why: &str, slot: &LoopSlot, where_: &str) {
+    pub fn abort(&mut self, key: (usize, u16), why: &str, slot: &HotSlot, where_: &str) {
         self.stats.aborted += 1;
         *self.stats.abort_reasons.entry(why.to_string()).or_default() += 1;
         if why == INNER_LOOP_NOT_COMPILED {
@@ -217,7 +224,7 @@ impl JitState {
         }
     }
 
-    fn blacklist(&mut self, slot: &LoopSlot, where_: &str) {
+    fn blacklist(&mut self, slot: &HotSlot, where_: &str) {
         slot.blacklisted.set(true);
         slot.trace.set(None);
         self.stats.blacklisted += 1;
@@ -251,7 +258,7 @@ impl JitState {
 
     /// Optimises and compiles a finished recording and attaches it to its
     /// loop (a root trace) or to its parent's exit (a side trace).
-    pub fn finish(&mut self, rec: Box<Recorder>, slot: &LoopSlot, where_: &str) {
+    pub fn finish(&mut self, rec: Box<Recorder>, slot: &HotSlot, where_: &str) {
         if self.stats.llvm_init_ms.is_none() {
             let t = Instant::now();
             // An error here resurfaces from `compile` below and aborts the trace.
@@ -273,9 +280,9 @@ impl JitState {
             Some((p, e)) => format!("trace{serial} (side of {} S{e}) {where_}", self.name_of(p)),
             None => format!("trace{serial} {where_}"),
         };
-        if rec.link.is_some() {
-            // A linking trace is straight-line: it ends by leaving through its
-            // tail snapshot to a loop header, whose trace is entered next.
+        if rec.straight {
+            // A straight-line trace ends by leaving through its tail snapshot:
+            // to a loop header, whose trace is entered next, or to a return.
             let tail = rec.trace.tail.take().expect("a finished recording has a tail");
             let never = rec.trace.kbool(false);
             rec.trace.guard(Opcode::GuardTrue, vela_ir::Type::Void, never, vela_ir::Ref::NONE, tail);
@@ -285,15 +292,22 @@ impl JitState {
         if dump.ir {
             eprintln!("---- {name} recorded\n{}", rec.trace);
         }
+        let entry_trace = rec.loop_id == FUNC_ENTRY && rec.side_of.is_none();
         let result = vela_ir::passes::optimize(rec.trace).and_then(|t| {
             vela_ir::verify::verify(&t)?;
+            let work = t.insts.iter().filter(|i| !i.op.is_const()).count();
+            if entry_trace && work < MIN_ENTRY_TRACE {
+                // Entering and leaving a trace costs more than interpreting
+                // a few instructions (recursive fib's base case ran 2x slower).
+                return Err(TOO_SHORT.to_string());
+            }
             let code = backend::compile(&t, &name)?;
             Ok((t, code))
         });
         let (trace, code) = match result {
             Ok(x) => x,
             Err(why) => {
-                let why = format!("compile: {why}");
+                let why = if why == TOO_SHORT { why } else { format!("compile: {why}") };
                 match rec.side_of {
                     Some((p, e)) => self.abort_side(p, e, &why, where_),
                     None => self.abort(key, &why, slot, where_),
@@ -317,6 +331,7 @@ impl JitState {
         record.loop_id = rec.loop_id;
         record.header_pc = rec.header_pc;
         record.link = rec.link;
+        record.straight = rec.straight;
         record.deps = rec.deps;
         // A side trace's ancestors stay: it is reached only through them.
         let mut keep = Vec::new();
@@ -381,7 +396,7 @@ impl JitState {
                 if n >= MAX_EVICTIONS {
                     // SAFETY: `Vm::protos` keeps every prototype the VM
                     // compiled alive as long as the VM (and this state) lives.
-                    let slot = loop_slot(unsafe { &*t.root_proto }, t.loop_id);
+                    let slot = hot_slot(unsafe { &*t.root_proto }, t.loop_id);
                     self.blacklist(slot, &format!("{} (evicted {n} times)", t.name));
                 }
             }
@@ -457,7 +472,7 @@ impl JitState {
         if is_root {
             // SAFETY: `Vm::protos` keeps every prototype the VM compiled
             // alive as long as the VM (and with it this state) lives.
-            let slot = loop_slot(unsafe { &*proto }, loop_id);
+            let slot = hot_slot(unsafe { &*proto }, loop_id);
             slot.trace.set(None);
             slot.armed.set(false);
             slot.countdown.set(0);
@@ -480,7 +495,7 @@ impl JitState {
     pub fn discard_if_failing(&mut self, id: TraceId) -> bool {
         let Some(t) = self.cache.get(id) else { return false };
         let failing =
-            t.parent.is_none() && t.link.is_none() && t.entries >= DISCARD_AFTER && t.early_exits * 10 > t.entries * 9;
+            t.parent.is_none() && !t.straight && t.entries >= DISCARD_AFTER && t.early_exits * 10 > t.entries * 9;
         if failing {
             self.invalidate(id, "its exits keep failing before the loop");
         }
@@ -573,6 +588,7 @@ impl TraceRecord {
             loop_id: 0,
             header_pc: 0,
             link: None,
+            straight: false,
             deps: Vec::new(),
             snaps: trace.snaps.clone(),
             funcs,
@@ -588,7 +604,7 @@ impl TraceRecord {
     }
 }
 
-/// `proto`'s loop slot `id`.
-pub fn loop_slot(proto: &Proto, id: u16) -> &LoopSlot {
-    &proto.loops[id as usize]
+/// `proto`'s profiling slot `id` (a loop, or `FUNC_ENTRY`).
+pub fn hot_slot(proto: &Proto, id: u16) -> &HotSlot {
+    proto.hot_slot(id)
 }
