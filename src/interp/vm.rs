@@ -141,7 +141,7 @@ impl Vm {
 
     /// JIT counters (traces compiled, aborted, blacklisted).
     pub fn jit_stats(&self) -> crate::jit::state::JitStats {
-        self.jit.stats.clone()
+        crate::jit::state::JitStats { cache: self.jit.cache.stats(), ..self.jit.stats.clone() }
     }
 
     pub fn heap_stats(&self) -> crate::runtime::heap::HeapStats {

@@ -75,7 +75,7 @@
 //! its pages back to the system (`code_bytes` says how many): `entry` must
 //! not be called after.
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::ffi::{c_char, c_int, CString};
 use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
@@ -106,7 +106,36 @@ use crate::runtime::Value;
 
 /// A compiled trace's entry point: `base` is slot 0 of the trace's base frame;
 /// returns the id of the snapshot it exited through.
-pub type EntryFn = unsafe extern "C" fn(base: *mut Value) -> u32;
+///
+/// The result is an exit code: the snapshot's index in the low 32 bits and
+/// the serial number (`Linkage::serial`) of the trace that took the exit in
+/// the high ones, since a linked exit may continue in another trace.
+pub type EntryFn = unsafe extern "C" fn(base: *mut Value) -> u64;
+
+/// LLVM's `tailcc` calling convention: a call in tail position is always a
+/// jump, so a chain of linked traces runs in one native stack frame.
+const TAILCC: u32 = 18;
+
+/// The counters a trace's code bumps (`Linkage::counters`).
+pub type Counters = Box<[Cell<u64>]>;
+/// The link cells a trace's exits jump through (`Linkage::links`).
+pub type Links = Box<[Cell<usize>]>;
+
+/// Where a trace's code keeps its run-time counts and links: memory owned by
+/// the trace's record in the JIT, whose addresses are baked into the code.
+/// Safety contract: both arrays outlive the code and have one element per
+/// snapshot (`counters` one more); only this thread touches them.
+#[derive(Clone, Copy, Debug)]
+pub struct Linkage {
+    /// Returned in the high 32 bits of every exit code.
+    pub serial: u32,
+    /// `counters[0]` counts entries, `counters[1 + s]` exits through snapshot s.
+    pub counters: *const Cell<u64>,
+    /// `links[s]`: 0, or the body address (`CompiledTrace::body`) of the
+    /// trace an exit through snapshot `s` goes on into (root-frame
+    /// snapshots only: the others need interpreter frames built first).
+    pub links: *const Cell<usize>,
+}
 
 /// The IR-level passes, run with the new pass manager. The trace arrives
 /// already folded, CSE'd and peeled by `vela-ir`, so LLVM's job is local
@@ -132,6 +161,9 @@ pub struct CompiledTrace {
     /// slot the trace reads or its exits write, and every heap object the
     /// trace refers to (constants included) is alive and not moved.
     pub entry: EntryFn,
+    /// The `tailcc` function behind `entry`: what other traces' exits jump
+    /// to (`Linkage::links`).
+    pub body: usize,
     name: String,
     /// The optimised module as bitcode (captured before MCJIT's code
     /// generator rewrites the module in place).
@@ -290,6 +322,11 @@ pub fn warm_up() -> Result<(), String> {
 
 /// Compiles `trace` to a function named `name`.
 pub fn compile(trace: &Trace, name: &str) -> Result<CompiledTrace, String> {
+    compile_linked(trace, name, None)
+}
+
+/// Compiles `trace` with exit counting and linking through `linkage`.
+pub fn compile_linked(trace: &Trace, name: &str, linkage: Option<Linkage>) -> Result<CompiledTrace, String> {
     let host = host()?;
     let name = if name.is_empty() { "trace" } else { name };
     let raw = Box::into_raw(Box::new(Context::create()));
@@ -299,15 +336,16 @@ pub fn compile(trace: &Trace, name: &str) -> Result<CompiledTrace, String> {
     // `build` or is the engine, which `CompiledTrace::drop` (or the error path
     // below) drops before freeing the context.
     let cx: &'static Context = unsafe { &*raw };
-    match build(cx, host, trace, name) {
-        Ok((engine, mapped, ir, addr)) => {
+    match build(cx, host, trace, name, linkage) {
+        Ok((engine, mapped, ir, addr, body)) => {
             // SAFETY: `addr` is the address MCJIT gave the function we built
-            // with signature `i32 (i64*)`, which matches `EntryFn` in the C
+            // with signature `i64 (i64*)`, which matches `EntryFn` in the C
             // ABI; it stays valid while `engine` lives, i.e. while the
             // returned `CompiledTrace` does.
             let entry = unsafe { std::mem::transmute::<usize, EntryFn>(addr) };
             Ok(CompiledTrace {
                 entry,
+                body,
                 name: name.to_string(),
                 ir,
                 mapped,
@@ -336,7 +374,8 @@ fn build(
     host: &Host,
     trace: &Trace,
     name: &str,
-) -> Result<(ExecutionEngine<'static>, MappedBytes, MemoryBuffer<'static>, usize), String> {
+    linkage: Option<Linkage>,
+) -> Result<(ExecutionEngine<'static>, MappedBytes, MemoryBuffer<'static>, usize, usize), String> {
     let module = cx.create_module(name);
     PASS_TM.with(|tm| {
         let tm = tm.get_or_init(|| target_machine(host, CodeModel::JITDefault)).as_ref()?;
@@ -345,8 +384,9 @@ fn build(
         Ok::<_, String>(())
     })?;
 
-    let func = Lower::new(cx, &module, trace, name, host)?.run()?;
-    if !func.verify(false) {
+    let func = Lower::new(cx, &module, trace, &format!("{name}.body"), host, linkage)?.run()?;
+    let wrapper = entry_wrapper(cx, &module, func, name, host)?;
+    if !func.verify(false) || !wrapper.verify(false) {
         let why = module.verify().err().map(|e| e.to_string()).unwrap_or_default();
         return Err(format!("internal error: LLVM rejected the lowered trace: {why}"));
     }
@@ -358,7 +398,8 @@ fn build(
     // Bitcode: much cheaper to write than text, and MCJIT's code generator
     // is about to rewrite the module in place.
     let ir = module.write_bitcode_to_memory();
-    let fname = func.get_name().to_string_lossy().into_owned();
+    let fname = wrapper.get_name().to_string_lossy().into_owned();
+    let bname = func.get_name().to_string_lossy().into_owned();
     // The engine owns the memory manager from here on (also when creating it
     // fails: LLVM then destroys the manager itself). `JITDefault` is what MCJIT
     // used when no code model was given: the large model on x86-64, as
@@ -369,7 +410,34 @@ fn build(
         .create_mcjit_execution_engine_with_memory_manager(memory, CODEGEN_OPT, CodeModel::JITDefault, false, true)
         .map_err(|e| e.to_string())?;
     let addr = engine.get_function_address(&fname).map_err(|e| format!("LLVM JIT: {e}"))?;
-    Ok((engine, mapped, ir, addr))
+    let body = engine.get_function_address(&bname).map_err(|e| format!("LLVM JIT: {e}"))?;
+    Ok((engine, mapped, ir, addr, body))
+}
+
+/// The C-ABI entry point `name`: calls the trace's `tailcc` body. Exits
+/// that link to other traces jump from body to body; only the final exit
+/// code comes back through here.
+fn entry_wrapper<'c>(
+    cx: &'c Context,
+    module: &Module<'c>,
+    body: FunctionValue<'c>,
+    name: &str,
+    host: &Host,
+) -> Result<FunctionValue<'c>, String> {
+    let i64p = cx.i64_type().ptr_type(AddressSpace::default());
+    let f = module.add_function(name, cx.i64_type().fn_type(&[i64p.into()], false), None);
+    let attr = |n: &str| cx.create_enum_attribute(Attribute::get_named_enum_kind_id(n), 0);
+    f.add_attribute(AttributeLoc::Function, attr("nounwind"));
+    f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-cpu", &host.cpu));
+    f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-features", &host.features));
+    let b = cx.create_builder();
+    b.position_at_end(cx.append_basic_block(f, "entry"));
+    let base = f.get_first_param().ok_or("no parameter")?;
+    let call = b.build_call(body, &[base.into()], "exit").e()?;
+    call.set_call_convention(TAILCC);
+    let r = call.try_as_basic_value().basic().ok_or("trace body returns nothing")?;
+    b.build_return(Some(&r)).e()?;
+    Ok(f)
 }
 
 fn err<T>(msg: impl Into<String>) -> Result<T, String> {
@@ -421,6 +489,7 @@ enum Mem {
 
 struct Lower<'a, 'c> {
     cx: &'c Context,
+    linkage: Option<Linkage>,
     module: &'a Module<'c>,
     b: Builder<'c>,
     f: FunctionValue<'c>,
@@ -447,12 +516,21 @@ struct Lower<'a, 'c> {
 }
 
 impl<'a, 'c> Lower<'a, 'c> {
-    fn new(cx: &'c Context, module: &'a Module<'c>, trace: &'a Trace, name: &str, host: &Host) -> Result<Self, String> {
+    fn new(
+        cx: &'c Context,
+        module: &'a Module<'c>,
+        trace: &'a Trace,
+        name: &str,
+        host: &Host,
+        linkage: Option<Linkage>,
+    ) -> Result<Self, String> {
         let i64 = cx.i64_type();
         let i64p = i64.ptr_type(AddressSpace::default());
-        let f = module.add_function(name, cx.i32_type().fn_type(&[i64p.into()], false), None);
+        let f = module.add_function(name, i64.fn_type(&[i64p.into()], false), None);
+        f.set_call_conventions(TAILCC);
         let attr = |n: &str, v: u64| cx.create_enum_attribute(Attribute::get_named_enum_kind_id(n), v);
         f.add_attribute(AttributeLoc::Function, attr("nounwind", 0));
+        f.add_attribute(AttributeLoc::Function, attr("noinline", 0));
         f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-cpu", &host.cpu));
         f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-features", &host.features));
         f.add_attribute(AttributeLoc::Param(0), attr("noalias", 0));
@@ -491,6 +569,7 @@ impl<'a, 'c> Lower<'a, 'c> {
 
         Ok(Lower {
             cx,
+            linkage,
             module,
             b: cx.create_builder(),
             f,
@@ -520,6 +599,9 @@ impl<'a, 'c> Lower<'a, 'c> {
         let n = trace.insts.len();
         let entry = self.cx.append_basic_block(self.f, "entry");
         self.b.position_at_end(entry);
+        if let Some(l) = self.linkage {
+            self.count(l.counters as u64)?;
+        }
 
         let lp = trace.loop_start().ok_or("trace has no Loop")?.index();
         let mut phis = Vec::new();
@@ -889,7 +971,49 @@ impl<'a, 'c> Lower<'a, 'c> {
                 self.words(e.value).map_err(|m| format!("snapshot {} of guard %{at}, slot {}: {m}", snap.0, e.slot))?;
             self.store_value(self.base, self.slot_index(e.slot as i64), words)?;
         }
-        self.b.build_return(Some(&self.i32.const_int(snap.0 as u64, false))).e()?;
+        let code = self.i64.const_int(snap.0 as u64, false);
+        let Some(l) = self.linkage else {
+            self.b.build_return(Some(&code)).e()?;
+            return Ok(());
+        };
+        self.count(l.counters as u64 + 8 * (snap.0 as u64 + 1))?;
+        let code = self.i64.const_int(((l.serial as u64) << 32) | snap.0 as u64, false);
+        if !s.frames.is_empty() {
+            self.b.build_return(Some(&code)).e()?;
+            return Ok(());
+        }
+        // A linked exit jumps on into the next trace's body.
+        let cell = self.abs_ptr(l.links as u64 + 8 * snap.0 as u64)?;
+        let target = self.b.build_load(cell, "link").e()?.into_int_value();
+        let linked = self.b.build_int_compare(IntPredicate::NE, target, self.i64.const_zero(), "linked").e()?;
+        let (jump, back) =
+            (self.cx.append_basic_block(self.f, "link"), self.cx.append_basic_block(self.f, "to_interpreter"));
+        self.b.build_conditional_branch(linked, jump, back).e()?;
+        self.b.position_at_end(back);
+        self.b.build_return(Some(&code)).e()?;
+        self.b.position_at_end(jump);
+        let fn_ty = self.i64.fn_type(&[self.i64p.into()], false);
+        let fp = self.b.build_int_to_ptr(target, fn_ty.ptr_type(AddressSpace::default()), "next").e()?;
+        let callee = inkwell::values::CallableValue::try_from(fp).map_err(|_| "link is not callable")?;
+        let call = self.b.build_call(callee, &[self.base.into()], "exit").e()?;
+        call.set_call_convention(TAILCC);
+        call.set_tail_call(true);
+        let r = call.try_as_basic_value().basic().ok_or("trace body returns nothing")?;
+        self.b.build_return(Some(&r)).e()?;
+        Ok(())
+    }
+
+    /// `addr` (a Rust-owned location) as an `i64*`.
+    fn abs_ptr(&self, addr: u64) -> Result<PointerValue<'c>, String> {
+        self.b.build_int_to_ptr(self.i64.const_int(addr, false), self.i64p, "cell").e()
+    }
+
+    /// Adds one to the `u64` counter at `addr`.
+    fn count(&self, addr: u64) -> Result<(), String> {
+        let p = self.abs_ptr(addr)?;
+        let n = self.b.build_load(p, "n").e()?.into_int_value();
+        let n = self.b.build_int_add(n, self.i64.const_int(1, false), "n1").e()?;
+        self.b.build_store(p, n).e()?;
         Ok(())
     }
 
@@ -1407,7 +1531,7 @@ mod tests {
     fn enter(c: &CompiledTrace, stack: &mut [Value]) -> u32 {
         // SAFETY: the tests size `stack` for every slot their traces read or
         // write, and keep every object the trace refers to alive.
-        unsafe { (c.entry)(stack.as_mut_ptr()) }
+        unsafe { (c.entry)(stack.as_mut_ptr()) as u32 }
     }
 
     fn run(t: &Trace, stack: &mut [Value]) -> u32 {
@@ -1981,12 +2105,47 @@ mod tests {
         assert!(msg(&t).contains("never used"), "{}", msg(&t));
     }
 
+    /// Two straight-line traces: A copies slot 0 to slot 1 and leaves through
+    /// S1; B adds one to slot 1 into slot 2 and leaves through S1.
+    const LINK_A: &str = "0000 int  > sload  #0 S0\n0001 bool   kbool  false\n0002      > gtrue  0001 S1\n0003        loop\nS0 pc=0 at=0000\nS1 pc=5 at=0002 #1=0000\n";
+    const LINK_B: &str = "0000 int  > sload  #1 S0\n0001 int    kint   1\n0002 int  > addov  0000 0001 S0\n0003 bool   kbool  false\n0004      > gtrue  0003 S1\n0005        loop\nS0 pc=0 at=0000\nS1 pc=9 at=0004 #2=0002\n";
+
+    fn linkage(serial: u32, snaps: usize) -> (Counters, Links, Linkage) {
+        let counters: Counters = (0..=snaps).map(|_| Cell::new(0)).collect();
+        let links: Links = (0..snaps).map(|_| Cell::new(0)).collect();
+        let l = Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr() };
+        (counters, links, l)
+    }
+
+    #[test]
+    fn linked_exits_count_and_jump_into_the_next_trace() {
+        let (a, b) = (vela_ir::parse(LINK_A).unwrap(), vela_ir::parse(LINK_B).unwrap());
+        let (ca, la, link_a) = linkage(7, a.snaps.len());
+        let (cb, _lb, link_b) = linkage(9, b.snaps.len());
+        let ta = compile_linked(&a, "a", Some(link_a)).unwrap();
+        let tb = compile_linked(&b, "b", Some(link_b)).unwrap();
+        let mut stack = stack(&[Value::Int(41), Value::Nil, Value::Nil], 4);
+        // SAFETY: `stack` has every slot the traces touch; the linkage arrays
+        // outlive both traces.
+        let code = unsafe { (ta.entry)(stack.as_mut_ptr()) };
+        assert_eq!(code, (7 << 32) | 1, "unlinked: A's own exit S1");
+        assert_eq!((ca[0].get(), ca[2].get(), cb[0].get()), (1, 1, 0));
+        la[1].set(tb.body);
+        // SAFETY: as above; `tb` is alive while A links to it.
+        let code = unsafe { (ta.entry)(stack.as_mut_ptr()) };
+        assert_eq!(code, (9 << 32) | 1, "linked: B's exit S1");
+        assert_eq!((ca[0].get(), ca[2].get(), cb[0].get(), cb[2].get()), (2, 2, 1, 1));
+        assert_eq!(int(stack[2]), 42);
+        assert!(ta.asm().contains("TAILCALL"), "{}", ta.asm());
+    }
+
     #[test]
     fn dumps() {
         let (t, _, _) = counting_loop();
         let c = compiled(&t);
         let ir = c.llvm_ir();
-        assert!(ir.contains("define i32 @test_trace(i64* noalias"), "{ir}");
+        assert!(ir.contains("define tailcc i64 @test_trace.body(i64* noalias"), "{ir}");
+        assert!(ir.contains("define i64 @test_trace(i64*"), "{ir}");
         assert!(ir.contains("llvm.sadd.with.overflow.i64"), "{ir}");
         let asm = c.asm();
         assert!(asm.contains("test_trace:"), "{asm}");

@@ -20,10 +20,12 @@ new_key_type! {
 /// What the cache counts.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CacheStats {
-    /// Lookups that found a live trace.
+    /// Entries into compiled code: from the interpreter, through a side
+    /// exit or through a link (the machine code counts the latter two).
     pub hits: u64,
-    /// Lookups that found none: a hot loop or exit without a trace yet, or a
-    /// reference to a trace that was evicted or invalidated.
+    /// Times the VM looked for compiled code at a hot point and found none:
+    /// a hot loop, entry or exit without a trace yet, or a reference to a
+    /// trace that was evicted or invalidated.
     pub misses: u64,
     /// Traces dropped to stay within the byte limit.
     pub evictions: u64,
@@ -49,12 +51,27 @@ pub struct CodeCache {
     bytes: usize,
     /// Advances on every trace entry; a trace's `last_used` is a reading.
     clock: u64,
-    pub stats: CacheStats,
+    /// Misses and evictions; hits are summed from the traces' counters.
+    stats: CacheStats,
+    /// Entries into traces that have left the cache.
+    retired_entries: u64,
 }
 
 impl CodeCache {
     pub fn new(limit: usize) -> CodeCache {
-        CodeCache { traces: SlotMap::with_key(), limit, bytes: 0, clock: 0, stats: CacheStats::default() }
+        CodeCache {
+            traces: SlotMap::with_key(),
+            limit,
+            bytes: 0,
+            clock: 0,
+            stats: CacheStats::default(),
+            retired_entries: 0,
+        }
+    }
+
+    pub fn stats(&self) -> CacheStats {
+        let live: u64 = self.traces.values().map(|t| t.entries()).sum();
+        CacheStats { hits: self.retired_entries + live, ..self.stats }
     }
 
     pub fn bytes(&self) -> usize {
@@ -82,13 +99,11 @@ impl CodeCache {
         id.is_some_and(|id| self.traces.contains_key(id))
     }
 
-    /// A counted lookup: `Some(id)` when `id` names a live trace.
+    /// `Some(id)` when `id` names a live trace; a miss is counted otherwise
+    /// (a hit is counted by the trace when it is entered).
     pub fn lookup(&mut self, id: Option<TraceId>) -> Option<TraceId> {
         match id {
-            Some(id) if self.traces.contains_key(id) => {
-                self.stats.hits += 1;
-                Some(id)
-            }
+            Some(id) if self.traces.contains_key(id) => Some(id),
             _ => {
                 self.stats.misses += 1;
                 None
@@ -116,6 +131,17 @@ impl CodeCache {
     pub fn insert(&mut self, mut record: TraceRecord, keep: &[TraceId]) -> Option<(TraceId, Vec<TraceRecord>)> {
         let size = record.code.code_bytes();
         let mut evicted = Vec::new();
+        if self.bytes + size > self.limit {
+            // Traces reached only through links never pass `touch`: count a
+            // trace entered since the last look as used now.
+            self.clock += 1;
+            for t in self.traces.values_mut() {
+                if t.entries() != t.seen_entries {
+                    t.seen_entries = t.entries();
+                    t.last_used = self.clock;
+                }
+            }
+        }
         while self.bytes + size > self.limit {
             let victim = self
                 .traces
@@ -146,6 +172,7 @@ impl CodeCache {
         while let Some(t) = work.pop() {
             let Some(rec) = self.traces.remove(t) else { continue };
             self.bytes -= rec.code.code_bytes();
+            self.retired_entries += rec.entries();
             work.extend(self.traces.iter().filter(|(_, r)| r.parent.is_some_and(|(p, _)| p == t)).map(|(k, _)| k));
             out.push(rec);
         }

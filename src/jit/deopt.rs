@@ -19,11 +19,13 @@ const MAX_SIDE_DEPTH: usize = 8;
 
 impl Vm {
     /// Whether trace `t` may run with its root frame at stack slot `base`:
-    /// every slot and frame its exits can create must fit.
+    /// every slot and frame the exits of any trace it may link into can
+    /// create must fit.
     #[inline(never)]
     pub(crate) fn can_enter(&self, t: TraceId, base: usize) -> bool {
-        let Some(rec) = self.jit.cache.get(t) else { return false };
-        base + rec.extent < self.stack.len() && self.frames.len() + rec.max_frames < self.config.max_call_depth
+        self.jit.cache.get(t).is_some()
+            && base + self.jit.max_extent < self.stack.len()
+            && self.frames.len() + self.jit.max_frames < self.config.max_call_depth
     }
 
     /// Runs trace `t` from a loop header of the innermost frame (whose
@@ -33,23 +35,26 @@ impl Vm {
     /// describes. May start recording a side trace from a hot exit.
     #[cold]
     #[inline(never)]
-    pub(crate) fn enter_trace(&mut self, mut t: TraceId, base: usize) {
+    pub(crate) fn enter_trace(&mut self, t: TraceId, base: usize) {
+        if self.jit.discard_if_failing(t) {
+            return;
+        }
+        let mut next = t;
         loop {
-            let exit = self.run_trace(t, base);
-            if self.jit.discard_if_failing(t) {
-                return;
-            }
+            let (t, exit) = self.run_trace(next, base);
             let rec = self.jit.cache.get(t).expect("a trace is not evicted while it runs");
             let snap = &rec.snaps[exit];
             if !snap.frames.is_empty() {
                 return;
             }
-            let (pc, state) = (snap.pc as usize, rec.exits[exit]);
+            let (pc, state, taken) = (snap.pc as usize, rec.exits[exit], rec.taken(exit));
             if state.side.is_some() {
                 match self.jit.cache.lookup(state.side) {
                     Some(side) if self.can_enter(side, base) => {
+                        // From now on the exit jumps there without coming back here.
+                        self.jit.link(t, exit as u32, side);
                         self.jit.stats.links += 1;
-                        t = side;
+                        next = side;
                         continue;
                     }
                     Some(_) => {}
@@ -57,7 +62,7 @@ impl Vm {
                         // Evicted: forget it; the exit may grow a new one.
                         let e = &mut self.jit.cache.get_mut(t).expect("live").exits[exit];
                         e.side = None;
-                        e.retry_at = e.taken + self.jit.settings.hot_exit as u64;
+                        e.retry_at = taken + self.jit.settings.hot_exit as u64;
                     }
                 }
             }
@@ -67,9 +72,10 @@ impl Vm {
                 let slot = &proto.loops[*id as usize];
                 if slot.trace.get().is_some() {
                     match self.jit.cache.lookup(slot.trace.get()) {
-                        Some(next) if next != t && self.can_enter(next, base) => {
+                        Some(n) if n != t && self.can_enter(n, base) => {
+                            self.jit.link(t, exit as u32, n);
                             self.jit.stats.links += 1;
-                            t = next;
+                            next = n;
                             continue;
                         }
                         Some(_) => {}
@@ -89,35 +95,28 @@ impl Vm {
                 // A function-entry trace's end: nothing to grow from here.
                 return;
             }
-            let state = self.jit.cache.get(t).map(|r| r.exits[exit]);
-            if let Some(e) = state {
-                if e.side.is_none()
-                    && !e.blacklisted
-                    && e.taken >= self.jit.settings.hot_exit as u64
-                    && e.taken >= e.retry_at
-                {
-                    self.start_side_trace(t, exit as u32, base);
-                }
+            let hot = taken >= self.jit.settings.hot_exit as u64 && taken >= state.retry_at;
+            if state.side.is_none() && !state.blacklisted && hot {
+                self.start_side_trace(t, exit as u32, base);
             }
             return;
         }
     }
 
-    /// Calls trace `t` and applies the snapshot of the exit it took.
-    fn run_trace(&mut self, t: TraceId, base: usize) -> usize {
+    /// Calls trace `t`, which may jump on through linked traces, and applies
+    /// the snapshot of the exit that came back; returns which trace took it
+    /// and through which snapshot.
+    fn run_trace(&mut self, t: TraceId, base: usize) -> (TraceId, usize) {
         self.jit.cache.touch(t);
         let entry = self.jit.cache.get(t).expect("live trace").code.entry;
-        // SAFETY: `can_enter` checked that every slot the trace may touch is
-        // inside the value stack; the trace reads and writes only those slots
-        // and heap objects it guarded, and it allocates nothing (so no GC can
-        // run while it holds object pointers).
-        let exit = unsafe { entry(self.stack.as_mut_ptr().add(base)) } as usize;
-        let rec = self.jit.cache.get_mut(t).expect("live trace");
-        rec.entries += 1;
-        rec.exits[exit].taken += 1;
-        if rec.snaps[exit].at < rec.loop_at {
-            rec.early_exits += 1;
-        }
+        // SAFETY: `can_enter` checked that every slot any trace may touch is
+        // inside the value stack (all linked traces share this base); traces
+        // read and write only those slots and heap objects they guarded, and
+        // allocate nothing (so no GC can run while they hold object pointers).
+        let code = unsafe { entry(self.stack.as_mut_ptr().add(base)) };
+        let (serial, exit) = ((code >> 32) as u32, code as u32 as usize);
+        let t = self.jit.serials[&serial];
+        let rec = self.jit.cache.get(t).expect("live trace");
         let snap = &rec.snaps[exit];
         let root = self.frames.len() - 1;
         match snap.frames.first() {
@@ -130,7 +129,7 @@ impl Vm {
             let pc = if k + 1 < n { snap.frames[k + 1].ret_pc } else { snap.pc };
             self.frames.push(Frame { func, base: base + f.base as usize, pc: pc as usize });
         }
-        exit
+        (t, exit)
     }
 
     /// Starts recording a side trace from exit `exit` of trace `t`; the

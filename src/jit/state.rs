@@ -4,6 +4,7 @@
 //! discarded, and keeps the per-loop bookkeeping (abort counts,
 //! blacklisting); must not interpret.
 
+use std::cell::Cell;
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
@@ -11,7 +12,7 @@ use vela_ir::{Opcode, Snapshot, Trace};
 
 use bitvec::vec::BitVec;
 
-use super::backend::{self, CompiledTrace};
+use super::backend::{self, CompiledTrace, Counters, Links};
 use super::cache::{CacheStats, CodeCache, TraceId};
 use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
 use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
@@ -50,15 +51,14 @@ pub struct JitSettings {
 /// One exit (snapshot) of a compiled trace.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ExitState {
-    /// Times the exit was taken.
-    pub taken: u64,
     /// The side trace attached to it (which may since have been evicted).
     pub side: Option<TraceId>,
     /// Recording a side trace kept failing: stop trying.
     pub blacklisted: bool,
     /// Failed side-trace recordings that count towards `blacklisted`.
     pub aborts: u32,
-    /// `taken` at which a side trace may be recorded (again).
+    /// Times taken (`TraceRecord::taken`) at which a side trace may be
+    /// recorded (again).
     pub retry_at: u64,
 }
 
@@ -97,9 +97,17 @@ pub struct TraceRecord {
     /// Ends through its tail snapshot instead of closing into a loop.
     pub straight: bool,
     pub deps: Vec<Dep>,
-    pub entries: u64,
-    /// Exits taken before the trace reached its loop (see `loop_at`).
-    pub early_exits: u64,
+    /// Run-time counts kept by the machine code (`backend::Linkage`):
+    /// entries, then exits taken per snapshot.
+    counters: Counters,
+    /// Per snapshot: 0, or the body of the trace its exit jumps on into.
+    links: Links,
+    /// The exits of other traces whose `links` jump into this one.
+    linked_from: Vec<(TraceId, u32)>,
+    /// `entries()` when the code cache last looked (for LRU).
+    pub seen_entries: u64,
+    /// Entries from the interpreter (not through links).
+    pub interp_entries: u64,
     /// Position of the `loop` instruction: a guard before it belongs to the
     /// peeled first iteration.
     pub loop_at: u32,
@@ -119,8 +127,9 @@ pub struct JitStats {
     pub blacklisted: u64,
     /// Traces dropped because an assumption broke, or their exits kept failing.
     pub invalidated: u64,
-    /// Transitions from one trace into another without the interpreter
-    /// (side exits into side traces, and links at loop headers).
+    /// Exits patched to jump straight into another trace (a side trace, or
+    /// the trace of the loop header they reach): after the first crossing,
+    /// which goes through `Vm::enter_trace`, the machine code does it alone.
     pub links: u64,
     /// Abort reason → count.
     pub abort_reasons: FxHashMap<String, u64>,
@@ -155,6 +164,13 @@ pub struct JitState {
     evictions: FxHashMap<(usize, u16), u32>,
     /// (proto address, loop id) → invalidations of that loop's traces.
     invalidations: FxHashMap<(usize, u16), u32>,
+    /// Live traces by serial number (exit codes name traces by serial).
+    pub serials: FxHashMap<u32, TraceId>,
+    /// The most slots above its base, and inlined frames, any trace's exits
+    /// may need: entering any trace checks room for these, so every trace it
+    /// links into fits too.
+    pub max_extent: usize,
+    pub max_frames: usize,
     /// Which live traces depend on what.
     dependents: FxHashMap<Dep, Vec<TraceId>>,
     /// Globals some live trace baked in: writing one must invalidate.
@@ -176,6 +192,9 @@ impl JitState {
             evictions: FxHashMap::default(),
             invalidations: FxHashMap::default(),
             dependents: FxHashMap::default(),
+            serials: FxHashMap::default(),
+            max_extent: 0,
+            max_frames: 0,
             watched: BitVec::new(),
             volatile: BitVec::new(),
             global_changes: FxHashMap::default(),
@@ -240,9 +259,10 @@ impl JitState {
         self.log(&format!("abort side trace of {name} exit S{exit} at {where_}: {why}"));
         let (max_aborts, hot_exit) = (self.settings.max_aborts, self.settings.hot_exit as u64);
         let Some(p) = self.cache.get_mut(parent) else { return };
+        let taken = p.taken(exit as usize);
         let e = &mut p.exits[exit as usize];
         // Wait for another `hot_exit` exits before trying again.
-        e.retry_at = e.taken + hot_exit;
+        e.retry_at = taken + hot_exit;
         if why != INNER_LOOP_NOT_COMPILED {
             e.aborts += 1;
             if e.aborts >= max_aborts {
@@ -293,6 +313,7 @@ impl JitState {
             eprintln!("---- {name} recorded\n{}", rec.trace);
         }
         let entry_trace = rec.loop_id == FUNC_ENTRY && rec.side_of.is_none();
+        let mut linkage = None;
         let result = vela_ir::passes::optimize(rec.trace).and_then(|t| {
             vela_ir::verify::verify(&t)?;
             let work = t.insts.iter().filter(|i| !i.op.is_const()).count();
@@ -301,7 +322,13 @@ impl JitState {
                 // a few instructions (recursive fib's base case ran 2x slower).
                 return Err(TOO_SHORT.to_string());
             }
-            let code = backend::compile(&t, &name)?;
+            let counters: Counters = (0..=t.snaps.len()).map(|_| Cell::new(0)).collect();
+            let links: Links = (0..t.snaps.len()).map(|_| Cell::new(0)).collect();
+            let l = backend::Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr() };
+            // The boxes move into the trace's record below; their heap
+            // memory, whose address the code keeps, does not move.
+            linkage = Some((counters, links));
+            let code = backend::compile_linked(&t, &name, Some(l))?;
             Ok((t, code))
         });
         let (trace, code) = match result {
@@ -324,7 +351,9 @@ impl JitState {
         if dump.asm {
             eprintln!("---- {name} asm\n{}", code.asm());
         }
-        let mut record = TraceRecord::new(name, code, &trace, rec.roots, started.elapsed().as_secs_f64() * 1e3);
+        let linkage = linkage.expect("made before compiling");
+        let mut record =
+            TraceRecord::new(name, code, &trace, linkage, rec.roots, started.elapsed().as_secs_f64() * 1e3);
         record.serial = serial;
         record.parent = rec.side_of;
         record.root_proto = rec.root_proto;
@@ -352,6 +381,10 @@ impl JitState {
             }
         };
         self.serial = serial;
+        self.serials.insert(serial, id);
+        let t = self.cache.get(id).expect("just inserted");
+        self.max_extent = self.max_extent.max(t.extent);
+        self.max_frames = self.max_frames.max(t.max_frames);
         for t in evicted {
             self.log(&format!("evict {}", t.name));
             self.forget(&t);
@@ -414,11 +447,25 @@ impl JitState {
     /// Bookkeeping after trace `t` left the cache: its dependencies go. Loop
     /// slots and exits still naming it find out on their next lookup.
     fn forget(&mut self, t: &TraceRecord) {
+        self.serials.remove(&t.serial);
+        for &(from, e) in &t.linked_from {
+            if let Some(f) = self.cache.get(from) {
+                f.links[e as usize].set(0);
+            }
+        }
         for d in &t.deps {
             if let Some(v) = self.dependents.get_mut(d) {
                 v.retain(|id| self.cache.get(*id).is_some());
             }
         }
+    }
+
+    /// Makes exit `e` of `from` jump straight into `to` from now on.
+    pub fn link(&mut self, from: TraceId, e: u32, to: TraceId) {
+        let Some(body) = self.cache.get(to).map(|t| t.code.body) else { return };
+        let Some(f) = self.cache.get(from) else { return };
+        f.link(e as usize, body);
+        self.cache.get_mut(to).expect("live").linked_from.push((from, e));
     }
 
     /// Whether writing global `g` must go through `global_written`.
@@ -493,9 +540,13 @@ impl JitState {
     /// (a type changed for good, say), and a new recording will see what
     /// does. Returns whether it did.
     pub fn discard_if_failing(&mut self, id: TraceId) -> bool {
-        let Some(t) = self.cache.get(id) else { return false };
-        let failing =
-            t.parent.is_none() && !t.straight && t.entries >= DISCARD_AFTER && t.early_exits * 10 > t.entries * 9;
+        let Some(t) = self.cache.get_mut(id) else { return false };
+        t.interp_entries += 1;
+        if t.parent.is_some() || t.straight || t.entries() < DISCARD_AFTER || t.interp_entries % 64 != 0 {
+            return false;
+        }
+        let early: u64 = (0..t.snaps.len()).filter(|&e| t.snaps[e].at < t.loop_at).map(|e| t.taken(e)).sum();
+        let failing = early * 10 > t.entries() * 9;
         if failing {
             self.invalidate(id, "its exits keep failing before the loop");
         }
@@ -511,7 +562,7 @@ impl JitState {
             "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}, links {}, invalidated {}\n",
             s.compiled, s.aborted, s.blacklisted, sides, s.links, s.invalidated
         ));
-        let c = &self.cache.stats;
+        let c = &self.cache.stats();
         out.push_str(&format!(
             "jit: cache hits {}, misses {}, hit rate {:.2}%, evictions {}, live traces {}, {} bytes of {}\n",
             c.hits,
@@ -540,25 +591,53 @@ impl JitState {
         let mut live: Vec<&TraceRecord> = self.cache.iter().map(|(_, t)| t).collect();
         live.sort_by_key(|t| t.serial);
         for t in live {
-            let exits: u64 = t.exits.iter().map(|e| e.taken).sum();
+            let exits: u64 = (0..t.exits.len()).map(|e| t.taken(e)).sum();
             let by_snap: Vec<String> = t
                 .exits
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.taken > 0)
+                .filter(|(i, _)| t.taken(*i) > 0)
                 .map(|(i, e)| match e.side.and_then(|s| self.cache.get(s)) {
-                    Some(side) => format!("S{i}={}->trace{}", e.taken, side.serial),
-                    None => format!("S{i}={}", e.taken),
+                    Some(side) => format!("S{i}={}->trace{}", t.taken(i), side.serial),
+                    None => format!("S{i}={}", t.taken(i)),
                 })
                 .collect();
-            out.push_str(&format!("jit: {}: entries {}, exits {} [{}]\n", t.name, t.entries, exits, by_snap.join(" ")));
+            out.push_str(&format!(
+                "jit: {}: entries {}, exits {} [{}]\n",
+                t.name,
+                t.entries(),
+                exits,
+                by_snap.join(" ")
+            ));
         }
         out
     }
 }
 
 impl TraceRecord {
-    fn new(name: String, code: CompiledTrace, trace: &Trace, roots: Vec<Value>, compile_ms: f64) -> TraceRecord {
+    /// Times the trace was entered (from the interpreter or another trace).
+    pub fn entries(&self) -> u64 {
+        self.counters[0].get()
+    }
+
+    /// Times exit `e` was taken.
+    pub fn taken(&self, e: usize) -> u64 {
+        self.counters[e + 1].get()
+    }
+
+    /// Makes exit `e` jump straight into `target` (a live trace's body).
+    pub fn link(&self, e: usize, body: usize) {
+        self.links[e].set(body);
+    }
+
+    fn new(
+        name: String,
+        code: CompiledTrace,
+        trace: &Trace,
+        linkage: (Counters, Links),
+        roots: Vec<Value>,
+        compile_ms: f64,
+    ) -> TraceRecord {
         let mut funcs = FxHashMap::default();
         let mut extent = 0usize;
         let mut max_frames = 0usize;
@@ -593,8 +672,11 @@ impl TraceRecord {
             snaps: trace.snaps.clone(),
             funcs,
             roots,
-            entries: 0,
-            early_exits: 0,
+            counters: linkage.0,
+            links: linkage.1,
+            linked_from: Vec::new(),
+            seen_entries: 0,
+            interp_entries: 0,
             loop_at: trace.insts.iter().position(|i| i.op == Opcode::Loop).map_or(u32::MAX, |p| p as u32),
             last_used: 0,
             extent,
