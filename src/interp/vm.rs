@@ -22,7 +22,7 @@ use crate::frontend::compiler::{self, CompileEnv, GlobalKind};
 use crate::frontend::resolve::Known;
 use crate::frontend::{self, CompileError};
 use crate::jit::state::{JitSettings, JitState};
-use crate::runtime::format::{display, FmtCtx};
+use crate::runtime::format::{display, write_display, FmtCtx};
 use crate::runtime::object::FuncObj;
 use crate::runtime::structdef::StructDef;
 use crate::runtime::{builtins, GcRef, Heap, Value};
@@ -187,9 +187,18 @@ impl Vm {
         FmtCtx { structs: &self.structs, native_names: &self.native_names }
     }
 
-    /// `str(v)`.
+    /// `str(v)`, however long the text gets (see [`Vm::write_display`]).
     pub fn display(&self, v: Value) -> String {
         display(v, &self.fmt_ctx())
+    }
+
+    /// Appends the `str(v)` text to `out`. Fails with `memory limit exceeded`
+    /// once `out` is longer than the memory limit: a container held in several
+    /// places is written in full at each, so the text of a small value can be
+    /// exponentially long, and building it is neither counted by the
+    /// instruction budget nor seen by the heap until it is done.
+    pub(crate) fn write_display(&self, out: &mut String, v: Value) -> Result<(), String> {
+        write_display(out, v, &self.fmt_ctx(), self.heap.limit).map_err(|_| "memory limit exceeded".to_string())
     }
 
     /// Compiles `source` (named `file` in messages) into a runnable script closure.
