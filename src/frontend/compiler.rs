@@ -37,6 +37,10 @@ pub struct StructInfo {
     pub global: u16,
 }
 
+/// Global slots are `u16` operands, so a program (with everything the host
+/// and earlier chunks defined) has at most this many globals.
+pub const MAX_GLOBALS: usize = 1 << 16;
+
 /// Compile-time knowledge that outlives one chunk.
 #[derive(Debug)]
 pub struct CompileEnv {
@@ -63,21 +67,22 @@ impl CompileEnv {
             names: Names::new(),
         };
         for b in BUILTINS {
-            env.define_global(b, GlobalKind::Builtin);
+            env.define_global(b, GlobalKind::Builtin).expect("the builtins fit in the global slots");
         }
         env
     }
 
-    /// The slot of global `name`, creating it (or re-kinding it) as needed.
-    pub fn define_global(&mut self, name: &str, kind: GlobalKind) -> u16 {
+    /// The slot of global `name`, creating it (or re-kinding it) as needed;
+    /// `None` when a new one is needed and all [`MAX_GLOBALS`] slots are taken.
+    pub fn define_global(&mut self, name: &str, kind: GlobalKind) -> Option<u16> {
         if let Some(&g) = self.global_ids.get(name) {
             self.globals[g as usize].kind = kind;
-            return g;
+            return Some(g);
         }
-        let g = self.globals.len() as u16;
+        let g = u16::try_from(self.globals.len()).ok()?;
         self.globals.push(GlobalInfo { name: name.to_owned(), kind });
         self.global_ids.insert(name.to_owned(), g);
-        g
+        Some(g)
     }
 
     pub fn global(&self, name: &str) -> Option<(u16, GlobalKind)> {
@@ -297,6 +302,12 @@ impl<'a> Compiler<'a> {
         self.env.names.intern(name).ok_or_else(|| CompileError::new("too many distinct field and method names", span))
     }
 
+    fn define_global(&mut self, name: &Ident, kind: GlobalKind) -> CResult<u16> {
+        self.env.define_global(&name.name, kind).ok_or_else(|| {
+            CompileError::new(format!("too many globals (at most {MAX_GLOBALS}, counting built-ins)"), name.span)
+        })
+    }
+
     // ---- chunk and functions ----
 
     fn compile_chunk(&mut self, program: &Program) -> CResult<Chunk> {
@@ -305,14 +316,14 @@ impl<'a> Compiler<'a> {
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Let { name, .. } => {
-                    self.env.define_global(&name.name, GlobalKind::Let);
+                    self.define_global(name, GlobalKind::Let)?;
                 }
                 StmtKind::Fn(f) => {
-                    let name = &f.name.as_ref().expect("top-level fn has a name").name;
-                    self.env.define_global(name, GlobalKind::Fn);
+                    let name = f.name.as_ref().expect("top-level fn has a name");
+                    self.define_global(name, GlobalKind::Fn)?;
                 }
                 StmtKind::Struct(s) => {
-                    let g = self.env.define_global(&s.name.name, GlobalKind::Struct);
+                    let g = self.define_global(&s.name, GlobalKind::Struct)?;
                     let mut field_ids = Vec::new();
                     for fl in &s.fields {
                         field_ids.push(self.name_id(&fl.name, fl.span)?);
