@@ -3470,15 +3470,15 @@ fn bug_global_slot_index_wraps_at_65536() {
 }
 
 /// The lexer accepts `${x:.N}` up to N = 1000 (lexer.rs:702), but the
-/// compiler emits `FmtPrec { prec: (*p).min(255) as u8 }`
-/// (src/frontend/compiler.rs:1049), so N > 255 silently prints 255 decimals.
+/// compiler emitted `FmtPrec { prec: (*p).min(255) as u8 }`
+/// (src/frontend/compiler.rs:1049), so N > 255 silently printed 255 decimals.
+/// Fixed (the precision operand is a u16); kept as a regression test.
 #[test]
-#[ignore = "engine bug: ${x:.N} with N > 255 prints only 255 decimals (compiler.rs:1049 clamps to u8)"]
 fn bug_format_precision_clamped_to_255() {
     if in_child() {
         return;
     }
-    assert_ok(&["assert(len(\"${1.5:.300}\") == 302)"], None);
+    assert_ok(&["assert(len(\"${1.5:.300}\") == 302)\nassert(len(\"${-2:.1000}\") == 1003)"], None);
 }
 
 /// `String.split` (src/runtime/builtins.rs, method::SPLIT) allocates every

@@ -1057,7 +1057,9 @@ impl<'a> Compiler<'a> {
                             self.expr_to(x, r)?;
                             if let Some(p) = prec {
                                 self.set_line(x.span);
-                                self.emit(Op::FmtPrec { a: r, b: r, prec: (*p).min(255) as u8 });
+                                let prec = u16::try_from(*p)
+                                    .map_err(|_| CompileError::new("format precision too large", x.span))?;
+                                self.emit(Op::FmtPrec { a: r, b: r, prec });
                             }
                         }
                     }
