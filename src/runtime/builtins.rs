@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::rc::Rc;
 
+use super::heap;
 use super::ops::{self, cmp_int_float, index_error, key_not_found, map_key};
 use super::structdef::{method, BUILTIN_METHODS};
 use super::value::Value;
@@ -358,7 +359,17 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                     if sep.is_empty() {
                         return Err("split separator must not be empty".into());
                     }
-                    let parts: Vec<Value> = text.split(sep).map(|p| Value::Str(vm.heap.alloc_str(p))).collect();
+                    // No collection can run while the parts are made (nothing roots
+                    // them yet), so the limit is looked at first: with what the heap
+                    // will be charged for the parts and the Array, which is known
+                    // before anything is allocated.
+                    let n = text.matches(sep).count() + 1;
+                    let part_bytes = text.len() - (n - 1) * sep.len();
+                    if vm.heap.too_big(heap::array_size(n) + n * heap::str_size(0) + part_bytes) {
+                        return Err("memory limit exceeded".into());
+                    }
+                    let mut parts = Vec::with_capacity(n);
+                    parts.extend(text.split(sep).map(|p| Value::Str(vm.heap.alloc_str(p))));
                     Ok(Value::Array(vm.heap.alloc_array(parts)))
                 }
                 method::CONTAINS => {
