@@ -49,6 +49,16 @@ pub struct CompileEnv {
     pub structs: Vec<StructInfo>,
     pub struct_ids: FxHashMap<String, u16>,
     pub names: Names,
+    /// (slot, kind before) of each existing global re-kinded since the last
+    /// [`CompileEnv::mark`], for [`CompileEnv::rollback`].
+    rekinded: Vec<(u16, GlobalKind)>,
+}
+
+/// How far a [`CompileEnv`] had got before a chunk.
+struct EnvMark {
+    globals: usize,
+    structs: usize,
+    names: usize,
 }
 
 impl Default for CompileEnv {
@@ -65,6 +75,7 @@ impl CompileEnv {
             structs: Vec::new(),
             struct_ids: FxHashMap::default(),
             names: Names::new(),
+            rekinded: Vec::new(),
         };
         for b in BUILTINS {
             env.define_global(b, GlobalKind::Builtin).expect("the builtins fit in the global slots");
@@ -76,7 +87,10 @@ impl CompileEnv {
     /// `None` when a new one is needed and all [`MAX_GLOBALS`] slots are taken.
     pub fn define_global(&mut self, name: &str, kind: GlobalKind) -> Option<u16> {
         if let Some(&g) = self.global_ids.get(name) {
-            self.globals[g as usize].kind = kind;
+            let old = std::mem::replace(&mut self.globals[g as usize].kind, kind);
+            if old != kind {
+                self.rekinded.push((g, old));
+            }
             return Some(g);
         }
         let g = u16::try_from(self.globals.len()).ok()?;
@@ -87,6 +101,35 @@ impl CompileEnv {
 
     pub fn global(&self, name: &str) -> Option<(u16, GlobalKind)> {
         self.global_ids.get(name).map(|&g| (g, self.globals[g as usize].kind))
+    }
+
+    /// Where the environment stands now (before compiling a chunk).
+    fn mark(&mut self) -> EnvMark {
+        self.rekinded.clear();
+        EnvMark { globals: self.globals.len(), structs: self.structs.len(), names: self.names.len() }
+    }
+
+    /// Forgets everything declared since `mark`: a chunk that failed to
+    /// compile installs none of its globals, structs or methods in the VM, so
+    /// the next chunk must not see them declared either.
+    fn rollback(&mut self, mark: EnvMark) {
+        for (g, kind) in self.rekinded.drain(..).rev() {
+            if (g as usize) < mark.globals {
+                self.globals[g as usize].kind = kind;
+            }
+        }
+        for g in self.globals.drain(mark.globals..) {
+            self.global_ids.remove(&g.name);
+        }
+        for s in self.structs.drain(mark.structs..) {
+            self.struct_ids.remove(&s.name);
+        }
+        // A struct the chunk declared again took the name from the older one,
+        // which gets it back (the latest older one, if there are several).
+        for (id, s) in self.structs.iter().enumerate().rev() {
+            self.struct_ids.entry(s.name.clone()).or_insert(id as u16);
+        }
+        self.names.truncate(mark.names);
     }
 }
 
@@ -154,6 +197,7 @@ pub fn compile(program: &Program, source: &str, file: &str, env: &mut CompileEnv
             line_starts.push(i as u32 + 1);
         }
     }
+    let mark = env.mark();
     let mut c = Compiler {
         env,
         heap,
@@ -163,7 +207,11 @@ pub fn compile(program: &Program, source: &str, file: &str, env: &mut CompileEnv
         fns: Vec::new(),
         block_depth: 0,
     };
-    c.compile_chunk(program)
+    let chunk = c.compile_chunk(program);
+    if chunk.is_err() {
+        env.rollback(mark);
+    }
+    chunk
 }
 
 fn is_block_like(e: &Expr) -> bool {
