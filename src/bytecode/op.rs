@@ -352,7 +352,8 @@ pub enum Op {
     FmtPrec {
         a: Reg,
         b: Reg,
-        prec: u8,
+        // The lexer allows up to 1000 decimals, more than a u8 holds.
+        prec: u16,
     },
 }
 

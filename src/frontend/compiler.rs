@@ -37,6 +37,10 @@ pub struct StructInfo {
     pub global: u16,
 }
 
+/// Global slots are `u16` operands, so a program (with everything the host
+/// and earlier chunks defined) has at most this many globals.
+pub const MAX_GLOBALS: usize = 1 << 16;
+
 /// Compile-time knowledge that outlives one chunk.
 #[derive(Debug)]
 pub struct CompileEnv {
@@ -45,6 +49,16 @@ pub struct CompileEnv {
     pub structs: Vec<StructInfo>,
     pub struct_ids: FxHashMap<String, u16>,
     pub names: Names,
+    /// (slot, kind before) of each existing global re-kinded since the last
+    /// [`CompileEnv::mark`], for [`CompileEnv::rollback`].
+    rekinded: Vec<(u16, GlobalKind)>,
+}
+
+/// How far a [`CompileEnv`] had got before a chunk.
+struct EnvMark {
+    globals: usize,
+    structs: usize,
+    names: usize,
 }
 
 impl Default for CompileEnv {
@@ -61,27 +75,61 @@ impl CompileEnv {
             structs: Vec::new(),
             struct_ids: FxHashMap::default(),
             names: Names::new(),
+            rekinded: Vec::new(),
         };
         for b in BUILTINS {
-            env.define_global(b, GlobalKind::Builtin);
+            env.define_global(b, GlobalKind::Builtin).expect("the builtins fit in the global slots");
         }
         env
     }
 
-    /// The slot of global `name`, creating it (or re-kinding it) as needed.
-    pub fn define_global(&mut self, name: &str, kind: GlobalKind) -> u16 {
+    /// The slot of global `name`, creating it (or re-kinding it) as needed;
+    /// `None` when a new one is needed and all [`MAX_GLOBALS`] slots are taken.
+    pub fn define_global(&mut self, name: &str, kind: GlobalKind) -> Option<u16> {
         if let Some(&g) = self.global_ids.get(name) {
-            self.globals[g as usize].kind = kind;
-            return g;
+            let old = std::mem::replace(&mut self.globals[g as usize].kind, kind);
+            if old != kind {
+                self.rekinded.push((g, old));
+            }
+            return Some(g);
         }
-        let g = self.globals.len() as u16;
+        let g = u16::try_from(self.globals.len()).ok()?;
         self.globals.push(GlobalInfo { name: name.to_owned(), kind });
         self.global_ids.insert(name.to_owned(), g);
-        g
+        Some(g)
     }
 
     pub fn global(&self, name: &str) -> Option<(u16, GlobalKind)> {
         self.global_ids.get(name).map(|&g| (g, self.globals[g as usize].kind))
+    }
+
+    /// Where the environment stands now (before compiling a chunk).
+    fn mark(&mut self) -> EnvMark {
+        self.rekinded.clear();
+        EnvMark { globals: self.globals.len(), structs: self.structs.len(), names: self.names.len() }
+    }
+
+    /// Forgets everything declared since `mark`: a chunk that failed to
+    /// compile installs none of its globals, structs or methods in the VM, so
+    /// the next chunk must not see them declared either.
+    fn rollback(&mut self, mark: EnvMark) {
+        for (g, kind) in self.rekinded.drain(..).rev() {
+            if (g as usize) < mark.globals {
+                self.globals[g as usize].kind = kind;
+            }
+        }
+        for g in self.globals.drain(mark.globals..) {
+            self.global_ids.remove(&g.name);
+        }
+        for s in self.structs.drain(mark.structs..) {
+            self.struct_ids.remove(&s.name);
+        }
+        // A struct the chunk declared again took the name from the older one,
+        // which gets it back (the latest older one, if there are several).
+        for (id, s) in self.structs.iter().enumerate().rev() {
+            self.struct_ids.entry(s.name.clone()).or_insert(id as u16);
+        }
+        self.names.truncate(mark.names);
     }
 }
 
@@ -149,6 +197,7 @@ pub fn compile(program: &Program, source: &str, file: &str, env: &mut CompileEnv
             line_starts.push(i as u32 + 1);
         }
     }
+    let mark = env.mark();
     let mut c = Compiler {
         env,
         heap,
@@ -158,7 +207,11 @@ pub fn compile(program: &Program, source: &str, file: &str, env: &mut CompileEnv
         fns: Vec::new(),
         block_depth: 0,
     };
-    c.compile_chunk(program)
+    let chunk = c.compile_chunk(program);
+    if chunk.is_err() {
+        env.rollback(mark);
+    }
+    chunk
 }
 
 fn is_block_like(e: &Expr) -> bool {
@@ -297,6 +350,12 @@ impl<'a> Compiler<'a> {
         self.env.names.intern(name).ok_or_else(|| CompileError::new("too many distinct field and method names", span))
     }
 
+    fn define_global(&mut self, name: &Ident, kind: GlobalKind) -> CResult<u16> {
+        self.env.define_global(&name.name, kind).ok_or_else(|| {
+            CompileError::new(format!("too many globals (at most {MAX_GLOBALS}, counting built-ins)"), name.span)
+        })
+    }
+
     // ---- chunk and functions ----
 
     fn compile_chunk(&mut self, program: &Program) -> CResult<Chunk> {
@@ -305,14 +364,14 @@ impl<'a> Compiler<'a> {
         for stmt in &program.stmts {
             match &stmt.kind {
                 StmtKind::Let { name, .. } => {
-                    self.env.define_global(&name.name, GlobalKind::Let);
+                    self.define_global(name, GlobalKind::Let)?;
                 }
                 StmtKind::Fn(f) => {
-                    let name = &f.name.as_ref().expect("top-level fn has a name").name;
-                    self.env.define_global(name, GlobalKind::Fn);
+                    let name = f.name.as_ref().expect("top-level fn has a name");
+                    self.define_global(name, GlobalKind::Fn)?;
                 }
                 StmtKind::Struct(s) => {
-                    let g = self.env.define_global(&s.name.name, GlobalKind::Struct);
+                    let g = self.define_global(&s.name, GlobalKind::Struct)?;
                     let mut field_ids = Vec::new();
                     for fl in &s.fields {
                         field_ids.push(self.name_id(&fl.name, fl.span)?);
@@ -1047,7 +1106,9 @@ impl<'a> Compiler<'a> {
                             self.expr_to(x, r)?;
                             if let Some(p) = prec {
                                 self.set_line(x.span);
-                                self.emit(Op::FmtPrec { a: r, b: r, prec: (*p).min(255) as u8 });
+                                let prec = u16::try_from(*p)
+                                    .map_err(|_| CompileError::new("format precision too large", x.span))?;
+                                self.emit(Op::FmtPrec { a: r, b: r, prec });
                             }
                         }
                     }

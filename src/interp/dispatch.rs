@@ -15,7 +15,7 @@ use crate::runtime::object::{FuncObj, StructObj};
 use crate::runtime::ops::{self, Arith, Bitwise};
 use crate::runtime::structdef::BUILTIN_METHODS;
 use crate::runtime::value::raw::{self, FLOAT, INT};
-use crate::runtime::{builtins, format, Value};
+use crate::runtime::{builtins, Value};
 
 impl Vm {
     /// Runs the function in `stack[slot]` with `nargs` arguments after it, and
@@ -730,13 +730,9 @@ impl Vm {
                 Op::Concat { a, b, n } => {
                     let mut out = String::new();
                     for i in 0..n {
-                        match r!(b + i) {
-                            Value::Str(s) => out.push_str(s.get().as_str()),
-                            v => out.push_str(&format::display(v, &self.fmt_ctx())),
+                        if let Err(e) = self.write_display(&mut out, r!(b + i)) {
+                            throw!(e);
                         }
-                    }
-                    if self.heap.too_big(out.len()) {
-                        throw!("memory limit exceeded".into());
                     }
                     let s = self.heap.alloc_string(out);
                     set!(a, Value::Str(s));

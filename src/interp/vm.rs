@@ -22,7 +22,7 @@ use crate::frontend::compiler::{self, CompileEnv, GlobalKind};
 use crate::frontend::resolve::Known;
 use crate::frontend::{self, CompileError};
 use crate::jit::state::{JitSettings, JitState};
-use crate::runtime::format::{display, FmtCtx};
+use crate::runtime::format::{display, write_display, FmtCtx};
 use crate::runtime::object::FuncObj;
 use crate::runtime::structdef::StructDef;
 use crate::runtime::{builtins, GcRef, Heap, Value};
@@ -96,9 +96,9 @@ impl Vm {
             heap: Heap::new(config.mem_limit),
             stack,
             frames: Vec::new(),
-            // Global slots are u16 indices; reserving them all up front means the
-            // array never moves, so compiled traces may read it by address.
-            globals: Vec::with_capacity(1 << 16),
+            // Reserving every possible global slot up front means the array never
+            // moves, so compiled traces may read it by address.
+            globals: Vec::with_capacity(compiler::MAX_GLOBALS),
             env: CompileEnv::new(),
             structs: Vec::new(),
             natives: Vec::new(),
@@ -191,14 +191,26 @@ impl Vm {
     }
 
     /// Registers a native function as a global.
+    ///
+    /// # Panics
+    /// When `name` is new and all 65536 global slots are taken.
     pub fn register_native(&mut self, name: &str, min_args: u8, max_args: u8, f: NativeFn, kind: GlobalKind) {
+        let g = self.host_global(name, kind) as usize;
         let idx = self.natives.len() as u32;
         self.natives.push(Native { name: name.to_owned(), min_args, max_args, f });
-        let g = self.env.define_global(name, kind) as usize;
         self.sync_globals();
         self.write_global(g as u16, Value::Native(idx));
         let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
         self.native_names.push(leaked);
+    }
+
+    /// The slot of a global the host defines. The host API has no error path
+    /// for this, and a host defining 65536 globals is a bug in the host.
+    fn host_global(&mut self, name: &str, kind: GlobalKind) -> u16 {
+        match self.env.define_global(name, kind) {
+            Some(g) => g,
+            None => panic!("cannot define global `{name}`: all {} global slots are taken", compiler::MAX_GLOBALS),
+        }
     }
 
     pub(crate) fn sync_globals(&mut self) {
@@ -211,9 +223,18 @@ impl Vm {
         FmtCtx { structs: &self.structs, native_names: &self.native_names }
     }
 
-    /// `str(v)`.
+    /// `str(v)`, however long the text gets (see [`Vm::write_display`]).
     pub fn display(&self, v: Value) -> String {
         display(v, &self.fmt_ctx())
+    }
+
+    /// Appends the `str(v)` text to `out`. Fails with `memory limit exceeded`
+    /// once `out` is longer than the memory limit: a container held in several
+    /// places is written in full at each, so the text of a small value can be
+    /// exponentially long, and building it is neither counted by the
+    /// instruction budget nor seen by the heap until it is done.
+    pub(crate) fn write_display(&self, out: &mut String, v: Value) -> Result<(), String> {
+        write_display(out, v, &self.fmt_ctx(), self.heap.limit).map_err(|_| "memory limit exceeded".to_string())
     }
 
     /// Compiles `source` (named `file` in messages) into a runnable script closure.
@@ -362,10 +383,13 @@ impl Vm {
     }
 
     /// Sets (creating if needed) a global by name.
+    ///
+    /// # Panics
+    /// When `name` is new and all 65536 global slots are taken.
     pub fn set_global(&mut self, name: &str, value: Value) {
         let g = match self.env.global(name) {
             Some((g, _)) => g,
-            None => self.env.define_global(name, GlobalKind::Host),
+            None => self.host_global(name, GlobalKind::Host),
         };
         self.sync_globals();
         self.write_global(g, value);

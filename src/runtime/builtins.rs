@@ -5,6 +5,7 @@
 use std::io::Write;
 use std::rc::Rc;
 
+use super::heap;
 use super::ops::{self, cmp_int_float, index_error, key_not_found, map_key};
 use super::structdef::{method, BUILTIN_METHODS};
 use super::value::Value;
@@ -40,7 +41,7 @@ pub fn install(vm: &mut Vm) {
         ("chr", 1, 1, chr),
         ("clock", 0, 0, |vm, _| Ok(Value::Float(vm.start.elapsed().as_secs_f64()))),
         ("assert", 1, 2, assert),
-        ("error", 1, 1, |vm, a| Err(vm.display(a[0]))),
+        ("error", 1, 1, |vm, a| Err(text(vm, a[0])?)),
     ];
     for (name, min, max, f) in table {
         vm.register_native(name, *min, *max, native(*f), GlobalKind::Builtin);
@@ -51,16 +52,20 @@ fn num(v: Value, what: &str) -> Result<f64, String> {
     v.as_f64().ok_or_else(|| format!("{what} expects a number, found {}", v.kind_name()))
 }
 
+/// `str(v)`, or `memory limit exceeded` when that text would not fit in memory.
+fn text(vm: &Vm, v: Value) -> Result<String, String> {
+    let mut s = String::new();
+    vm.write_display(&mut s, v)?;
+    Ok(s)
+}
+
 fn print(vm: &mut Vm, args: &[Value]) -> R {
     let mut line = String::new();
     for (i, a) in args.iter().enumerate() {
         if i > 0 {
             line.push(' ');
         }
-        match a {
-            Value::Str(s) => line.push_str(s.get().as_str()),
-            v => line.push_str(&vm.display(*v)),
-        }
+        vm.write_display(&mut line, *a)?;
     }
     line.push('\n');
     vm.out.write_all(line.as_bytes()).map_err(|e| format!("cannot write output: {e}"))?;
@@ -80,7 +85,7 @@ fn str_(vm: &mut Vm, a: &[Value]) -> R {
     if let Value::Str(_) = a[0] {
         return Ok(a[0]);
     }
-    let s = vm.display(a[0]);
+    let s = text(vm, a[0])?;
     Ok(Value::Str(vm.heap.alloc_string(s)))
 }
 
@@ -201,7 +206,7 @@ fn assert(vm: &mut Vm, a: &[Value]) -> R {
         return Ok(Value::Nil);
     }
     match a.get(1) {
-        Some(m) => Err(format!("assertion failed: {}", vm.display(*m))),
+        Some(m) => Err(format!("assertion failed: {}", text(vm, *m)?)),
         None => Err("assertion failed".into()),
     }
 }
@@ -316,13 +321,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                     if i > 0 {
                         out.push_str(sep.get().as_str());
                     }
-                    match v {
-                        Value::Str(s) => out.push_str(s.get().as_str()),
-                        v => out.push_str(&vm.display(*v)),
-                    }
-                    if vm.heap.too_big(out.len()) {
-                        return Err("memory limit exceeded".into());
-                    }
+                    vm.write_display(&mut out, *v)?;
                 }
                 Ok(Value::Str(vm.heap.alloc_string(out)))
             }
@@ -360,7 +359,17 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                     if sep.is_empty() {
                         return Err("split separator must not be empty".into());
                     }
-                    let parts: Vec<Value> = text.split(sep).map(|p| Value::Str(vm.heap.alloc_str(p))).collect();
+                    // No collection can run while the parts are made (nothing roots
+                    // them yet), so the limit is looked at first: with what the heap
+                    // will be charged for the parts and the Array, which is known
+                    // before anything is allocated.
+                    let n = text.matches(sep).count() + 1;
+                    let part_bytes = text.len() - (n - 1) * sep.len();
+                    if vm.heap.too_big(heap::array_size(n) + n * heap::str_size(0) + part_bytes) {
+                        return Err("memory limit exceeded".into());
+                    }
+                    let mut parts = Vec::with_capacity(n);
+                    parts.extend(text.split(sep).map(|p| Value::Str(vm.heap.alloc_str(p))));
                     Ok(Value::Array(vm.heap.alloc_array(parts)))
                 }
                 method::CONTAINS => {

@@ -171,17 +171,16 @@ impl Heap {
     }
 
     pub fn alloc_str(&mut self, s: &str) -> GcRef<StrObj> {
-        let size = std::mem::size_of::<StrObj>() + s.len();
-        self.link(Box::new(StrObj::new(s)), size)
+        self.link(Box::new(StrObj::new(s)), str_size(s.len()))
     }
 
     pub fn alloc_string(&mut self, s: String) -> GcRef<StrObj> {
-        let size = std::mem::size_of::<StrObj>() + s.len();
+        let size = str_size(s.len());
         self.link(Box::new(StrObj::from_string(s)), size)
     }
 
     pub fn alloc_array(&mut self, items: Vec<Value>) -> GcRef<ArrayObj> {
-        let size = std::mem::size_of::<ArrayObj>() + items.capacity() * 16;
+        let size = array_size(items.capacity());
         self.link(Box::new(ArrayObj::from_vec(items)), size)
     }
 
@@ -301,6 +300,16 @@ impl Heap {
     }
 }
 
+/// Bytes a String of `len` bytes is accounted for.
+pub fn str_size(len: usize) -> usize {
+    std::mem::size_of::<StrObj>() + len
+}
+
+/// Bytes an Array with room for `capacity` elements is accounted for.
+pub fn array_size(capacity: usize) -> usize {
+    std::mem::size_of::<ArrayObj>() + capacity * std::mem::size_of::<Value>()
+}
+
 /// Drops one object and returns the bytes it was accounted for.
 ///
 /// # Safety
@@ -311,11 +320,11 @@ unsafe fn free_object(ptr: *mut GcHeader) -> usize {
         match (*ptr).kind {
             ObjKind::Str => {
                 let b = Box::from_raw(ptr as *mut StrObj);
-                std::mem::size_of::<StrObj>() + b.as_str().len()
+                str_size(b.as_str().len())
             }
             ObjKind::Array => {
                 let b = Box::from_raw(ptr as *mut ArrayObj);
-                std::mem::size_of::<ArrayObj>() + b.capacity() * 16
+                array_size(b.capacity())
             }
             ObjKind::Map => {
                 let b = Box::from_raw(ptr as *mut MapObj);

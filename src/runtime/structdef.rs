@@ -59,6 +59,18 @@ impl Names {
     pub fn name(&self, id: u16) -> &str {
         &self.names[id as usize]
     }
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+    /// Forgets the names interned after the first `len`.
+    pub fn truncate(&mut self, len: usize) {
+        for name in self.names.drain(len..) {
+            self.ids.remove(&name);
+        }
+    }
 }
 
 const ABSENT: u32 = u32::MAX;

@@ -7,14 +7,18 @@
 // Each test crate that includes this module uses a different subset of it.
 #![allow(dead_code)]
 
+#[path = "../support/process.rs"]
+mod process;
+
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use process::Ended;
 
 /// Wall-clock limit of one run; the process is killed when it is reached.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
@@ -117,66 +121,13 @@ pub struct RunOutput {
     pub status: Status,
 }
 
-fn read_capped(mut r: impl Read + Send + 'static) -> thread::JoinHandle<Vec<u8>> {
-    thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut buf = [0u8; 16 * 1024];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = OUTPUT_CAP.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-        }
-        kept
-    })
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Status {
-    let start = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return exit_status(status),
-            Ok(None) => {}
-            Err(e) => return Status::SpawnFailed(format!("wait failed: {e}")),
-        }
-        if start.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Status::TimedOut;
-        }
-        thread::sleep(Duration::from_millis(5));
-    }
-}
-
-fn exit_status(status: std::process::ExitStatus) -> Status {
-    if let Some(code) = status.code() {
-        return Status::Exited(code);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::ExitStatusExt;
-        if let Some(sig) = status.signal() {
-            return Status::Signaled(format!("signal {sig}"));
-        }
-    }
-    Status::Signaled(format!("{status}"))
-}
-
 /// Runs the `vela` binary with `args` from `root`, with no stdin, the
 /// `TIMEOUT` and at most `OUTPUT_CAP` bytes kept of each output stream.
 pub fn run_vela(root: &Path, args: &[String]) -> RunOutput {
-    let mut child = match Command::new(env!("CARGO_BIN_EXE_vela"))
-        .args(args)
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vela"));
+    cmd.args(args).current_dir(root);
+    let run = match process::run_with_timeout(&mut cmd, TIMEOUT, OUTPUT_CAP) {
+        Ok(run) => run,
         Err(e) => {
             return RunOutput {
                 stdout: String::new(),
@@ -185,11 +136,14 @@ pub fn run_vela(root: &Path, args: &[String]) -> RunOutput {
             }
         }
     };
-    let out = read_capped(child.stdout.take().unwrap());
-    let err = read_capped(child.stderr.take().unwrap());
-    let status = wait_with_timeout(&mut child, TIMEOUT);
-    let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-    let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+    let status = match run.ended {
+        Ended::Exited(code) => Status::Exited(code),
+        Ended::Signaled(sig) => Status::Signaled(format!("signal {sig}")),
+        Ended::TimedOut => Status::TimedOut,
+        Ended::WaitFailed(e) => Status::SpawnFailed(format!("wait failed: {e}")),
+    };
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
     RunOutput { stdout, stderr, status }
 }
 

@@ -24,15 +24,19 @@
 
 #![allow(dead_code)]
 
+#[path = "process.rs"]
+mod process;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
+
+use process::Ended;
 
 // ===========================================================================
 // Random numbers (splitmix64: no dependency, same stream on every platform)
@@ -2277,68 +2281,12 @@ pub struct RunOutput {
 /// Bytes kept of each output stream; the rest is read and dropped.
 const OUTPUT_CAP: usize = 16 << 20;
 
-fn read_capped(mut r: impl Read + Send + 'static) -> thread::JoinHandle<(Vec<u8>, bool)> {
-    thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut dropped = false;
-        let mut buf = [0u8; 64 * 1024];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    let room = OUTPUT_CAP.saturating_sub(kept.len());
-                    dropped |= n > room;
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-            }
-        }
-        (kept, dropped)
-    })
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Status {
-    let start = Instant::now();
-    let mut nap = Duration::from_micros(200);
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                if let Some(code) = status.code() {
-                    return Status::Exited(code);
-                }
-                #[cfg(unix)]
-                {
-                    use std::os::unix::process::ExitStatusExt;
-                    if let Some(sig) = status.signal() {
-                        return Status::Signaled(sig);
-                    }
-                }
-                return Status::Signaled(-1);
-            }
-            Ok(None) => {}
-            Err(e) => return Status::SpawnFailed(format!("wait failed: {e}")),
-        }
-        if start.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Status::TimedOut;
-        }
-        thread::sleep(nap);
-        nap = (nap * 2).min(Duration::from_millis(5));
-    }
-}
-
 /// Runs `vela FLAGS FILE` with a wall-clock limit.
 pub fn run_vela(vela: &Path, flags: &[&str], file: &Path, timeout: Duration) -> RunOutput {
-    let mut child = match Command::new(vela)
-        .args(flags)
-        .arg(file)
-        .env_remove("VELA_JIT")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(c) => c,
+    let mut cmd = Command::new(vela);
+    cmd.args(flags).arg(file).env_remove("VELA_JIT");
+    let run = match process::run_with_timeout(&mut cmd, timeout, OUTPUT_CAP) {
+        Ok(run) => run,
         Err(e) => {
             return RunOutput {
                 stdout: String::new(),
@@ -2348,14 +2296,15 @@ pub fn run_vela(vela: &Path, flags: &[&str], file: &Path, timeout: Duration) -> 
             }
         }
     };
-    let out = read_capped(child.stdout.take().expect("stdout"));
-    let err = read_capped(child.stderr.take().expect("stderr"));
-    let status = wait_with_timeout(&mut child, timeout);
-    let (out, t1) = out.join().unwrap_or_default();
-    let (err, t2) = err.join().unwrap_or_default();
-    let stdout = String::from_utf8_lossy(&out).into_owned();
-    let stderr = String::from_utf8_lossy(&err).into_owned();
-    RunOutput { stdout, stderr, status, truncated: t1 || t2 }
+    let status = match run.ended {
+        Ended::Exited(code) => Status::Exited(code),
+        Ended::Signaled(sig) => Status::Signaled(sig),
+        Ended::TimedOut => Status::TimedOut,
+        Ended::WaitFailed(e) => Status::SpawnFailed(format!("wait failed: {e}")),
+    };
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    RunOutput { stdout, stderr, status, truncated: run.truncated }
 }
 
 pub const INTERP_FLAGS: &[&str] = &["--jit=off"];
