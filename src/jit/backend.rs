@@ -57,7 +57,8 @@
 //! Lowering, then a short new-pass-manager pipeline (`PASSES`), then integer
 //! division by constants is expanded (`expand_const_divs`), then MCJIT
 //! generates code with FastISel and the greedy register allocator
-//! (`CODEGEN_FLAGS`, set once per process). Measured on a busy 2-core EPYC
+//! (`CODEGEN_FLAGS`, set once per process). Only `compile_keeping_ir` (for
+//! `--dump=llvm|asm`) also writes the optimised module out as bitcode. Measured on a busy 2-core EPYC
 //! VM (`compile_time` test, debug and release alike): median about 3 ms for an
 //! 8-instruction loop and 10-11 ms for a 112-instruction trace with 31 guards
 //! and 8 divisions by constants (about 9.5 ms without the divisions). Two
@@ -166,8 +167,9 @@ pub struct CompiledTrace {
     pub body: usize,
     name: String,
     /// The optimised module as bitcode (captured before MCJIT's code
-    /// generator rewrites the module in place).
-    ir: MemoryBuffer<'static>,
+    /// generator rewrites the module in place), if asked for: writing it
+    /// costs about 5% of a compile and only the dumps read it.
+    ir: Option<MemoryBuffer<'static>>,
     /// What the engine's memory manager has mapped.
     mapped: MappedBytes,
     engine: ManuallyDrop<ExecutionEngine<'static>>,
@@ -206,7 +208,8 @@ impl CompiledTrace {
         self.mapped.get()
     }
 
-    /// The optimised LLVM module as text (`--dump=llvm`).
+    /// The optimised LLVM module as text (`--dump=llvm`). Only a trace from
+    /// `compile_keeping_ir` has it.
     pub fn llvm_ir(&self) -> String {
         let cx = Context::create();
         let text = match self.reload(&cx) {
@@ -218,14 +221,16 @@ impl CompiledTrace {
 
     /// A copy of the optimised module in context `cx`.
     fn reload<'c>(&self, cx: &'c Context) -> Result<Module<'c>, String> {
-        let buf = MemoryBuffer::create_from_memory_range_copy(self.ir.as_slice(), &self.name);
+        let ir = self.ir.as_ref().ok_or("its IR was not kept (compile_keeping_ir keeps it)")?;
+        let buf = MemoryBuffer::create_from_memory_range_copy(ir.as_slice(), &self.name);
         cx.create_module_from_ir(buf).map_err(|e| e.to_string())
     }
 
     /// The trace's machine code as assembly (`--dump=asm`). Produced by
     /// re-running the code generator (same CPU, features, code model and
     /// optimisation level as MCJIT) over the optimised module, so it matches
-    /// the code that runs, modulo addresses.
+    /// the code that runs, modulo addresses. Only a trace from
+    /// `compile_keeping_ir` has it.
     pub fn asm(&self) -> String {
         match self.render_asm() {
             Ok(s) => s,
@@ -322,11 +327,22 @@ pub fn warm_up() -> Result<(), String> {
 
 /// Compiles `trace` to a function named `name`.
 pub fn compile(trace: &Trace, name: &str) -> Result<CompiledTrace, String> {
-    compile_linked(trace, name, None)
+    compile_linked(trace, name, None, false)
 }
 
-/// Compiles `trace` with exit counting and linking through `linkage`.
-pub fn compile_linked(trace: &Trace, name: &str, linkage: Option<Linkage>) -> Result<CompiledTrace, String> {
+/// `compile`, also keeping the optimised module for `llvm_ir` and `asm`.
+pub fn compile_keeping_ir(trace: &Trace, name: &str) -> Result<CompiledTrace, String> {
+    compile_linked(trace, name, None, true)
+}
+
+/// Compiles `trace` with exit counting and linking through `linkage`,
+/// keeping the optimised module for `llvm_ir` and `asm` if `keep_ir`.
+pub fn compile_linked(
+    trace: &Trace,
+    name: &str,
+    linkage: Option<Linkage>,
+    keep_ir: bool,
+) -> Result<CompiledTrace, String> {
     let host = host()?;
     let name = if name.is_empty() { "trace" } else { name };
     let raw = Box::into_raw(Box::new(Context::create()));
@@ -336,7 +352,7 @@ pub fn compile_linked(trace: &Trace, name: &str, linkage: Option<Linkage>) -> Re
     // `build` or is the engine, which `CompiledTrace::drop` (or the error path
     // below) drops before freeing the context.
     let cx: &'static Context = unsafe { &*raw };
-    match build(cx, host, trace, name, linkage) {
+    match build(cx, host, trace, name, linkage, keep_ir) {
         Ok((engine, mapped, ir, addr, body)) => {
             // SAFETY: `addr` is the address MCJIT gave the function we built
             // with signature `i64 (i64*)`, which matches `EntryFn` in the C
@@ -375,7 +391,8 @@ fn build(
     trace: &Trace,
     name: &str,
     linkage: Option<Linkage>,
-) -> Result<(ExecutionEngine<'static>, MappedBytes, MemoryBuffer<'static>, usize, usize), String> {
+    keep_ir: bool,
+) -> Result<(ExecutionEngine<'static>, MappedBytes, Option<MemoryBuffer<'static>>, usize, usize), String> {
     let module = cx.create_module(name);
     PASS_TM.with(|tm| {
         let tm = tm.get_or_init(|| target_machine(host, CodeModel::JITDefault)).as_ref()?;
@@ -397,7 +414,7 @@ fn build(
     expand_const_divs(cx, func)?;
     // Bitcode: much cheaper to write than text, and MCJIT's code generator
     // is about to rewrite the module in place.
-    let ir = module.write_bitcode_to_memory();
+    let ir = keep_ir.then(|| module.write_bitcode_to_memory());
     let fname = wrapper.get_name().to_string_lossy().into_owned();
     let bname = func.get_name().to_string_lossy().into_owned();
     // The engine owns the memory manager from here on (also when creating it
@@ -2122,8 +2139,8 @@ mod tests {
         let (a, b) = (vela_ir::parse(LINK_A).unwrap(), vela_ir::parse(LINK_B).unwrap());
         let (ca, la, link_a) = linkage(7, a.snaps.len());
         let (cb, _lb, link_b) = linkage(9, b.snaps.len());
-        let ta = compile_linked(&a, "a", Some(link_a)).unwrap();
-        let tb = compile_linked(&b, "b", Some(link_b)).unwrap();
+        let ta = compile_linked(&a, "a", Some(link_a), true).unwrap();
+        let tb = compile_linked(&b, "b", Some(link_b), false).unwrap();
         let mut stack = stack(&[Value::Int(41), Value::Nil, Value::Nil], 4);
         // SAFETY: `stack` has every slot the traces touch; the linkage arrays
         // outlive both traces.
@@ -2142,7 +2159,7 @@ mod tests {
     #[test]
     fn dumps() {
         let (t, _, _) = counting_loop();
-        let c = compiled(&t);
+        let c = compile_keeping_ir(&t, "test_trace").expect("compiles");
         let ir = c.llvm_ir();
         assert!(ir.contains("define tailcc i64 @test_trace.body(i64* noalias"), "{ir}");
         assert!(ir.contains("define i64 @test_trace(i64*"), "{ir}");
@@ -2150,12 +2167,16 @@ mod tests {
         let asm = c.asm();
         assert!(asm.contains("test_trace:"), "{asm}");
         assert!(asm.contains("ret"), "{asm}");
+        // Without a dump nothing is kept, and saying so is not a crash.
+        let plain = compiled(&t);
+        assert!(plain.llvm_ir().contains("not kept"), "{}", plain.llvm_ir());
+        assert!(plain.asm().contains("not kept"), "{}", plain.asm());
     }
 
     #[test]
     fn loop_invariant_array_fields_are_read_before_the_loop() {
         let (t, _, _) = array_loop();
-        let ir = compiled(&t).llvm_ir();
+        let ir = compile_keeping_ir(&t, "test_trace").expect("compiles").llvm_ir();
         let start = ir.find("\nloop:").expect("loop header");
         let end = start + ir[start..].find("\nexit").expect("exit block after the loop");
         let body = &ir[start..end];

@@ -328,7 +328,7 @@ impl JitState {
             // The boxes move into the trace's record below; their heap
             // memory, whose address the code keeps, does not move.
             linkage = Some((counters, links));
-            let code = backend::compile_linked(&t, &name, Some(l))?;
+            let code = backend::compile_linked(&t, &name, Some(l), dump.llvm || dump.asm)?;
             Ok((t, code))
         });
         let (trace, code) = match result {
