@@ -8,12 +8,13 @@
 //! `entry(base)` gets a pointer to slot 0 of the trace's base frame on the
 //! value stack. The code runs the instructions before `Loop` once, then the
 //! loop body forever; it returns only through a failed guard. A failed guard
-//! branches to the (cold) exit block of its snapshot, which writes every entry
+//! branches to the (cold) exit path of its snapshot, which writes every entry
 //! of the snapshot to `base[slot]`, boxed (two 8-byte stores: tag word,
 //! payload word; constants as constants), and returns the snapshot id. Guards
-//! sharing a snapshot share its exit block (same SSA values, same stores).
-//! Nothing else ever writes the stack, so `SLoad` always reads the slot as it
-//! was on entry.
+//! sharing a snapshot share its exit block (same SSA values, same stores),
+//! and exit paths share the stores their snapshots have in common (see
+//! `ExitTree`). Nothing else ever writes the stack, so `SLoad` always reads
+//! the slot as it was on entry.
 //!
 //! # What the IR must look like
 //!
@@ -30,7 +31,8 @@
 //! * Every other operand is defined earlier in the list, or is a constant
 //!   (constants may be defined anywhere). A guard's snapshot may name only
 //!   values defined before the guard (never the guard's own result), the
-//!   loop-carried `Phi`s if the guard is in the body, and constants.
+//!   loop-carried `Phi`s if the guard is in the body, and constants. It
+//!   names each slot at most once.
 //! * Operand types are checked; a mismatch is an `Err`, never a crash.
 //!
 //! # Values in LLVM
@@ -95,7 +97,7 @@ use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Tar
 use inkwell::types::{BasicTypeEnum, FloatType, IntType, PointerType};
 use inkwell::values::{
     BasicValue, BasicValueEnum, FloatValue, FunctionValue, InstructionOpcode, InstructionValue, IntValue,
-    MetadataValue, Operand, PointerValue,
+    MetadataValue, Operand, PhiValue, PointerValue,
 };
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate, OptimizationLevel};
 use rustc_hash::FxHashMap;
@@ -457,6 +459,90 @@ fn entry_wrapper<'c>(
     Ok(f)
 }
 
+/// How the exit paths of a trace share their stores. Snapshots along a trace
+/// differ in a few entries and repeat the rest (nbody's main trace: 43 exits,
+/// 338 entries, 106 distinct once shared), and those stores were most of the
+/// code LLVM had to optimise and compile.
+///
+/// It is a trie of (slot, value) entries: each used snapshot is the path from
+/// the root through its entries, most widely shared first, so the entries a
+/// snapshot has alone sit at the end of its path. An exit stores from its
+/// snapshot's node upwards. A node where paths meet (two or more children or
+/// snapshots end there) and the root get a block of their own, which the
+/// paths below branch to, passing the snapshot id in a phi; the root's block
+/// returns it.
+///
+/// Sharing is sound because every path into a node's block comes from a guard
+/// whose snapshot contains that node's entry, and a snapshot names only
+/// values defined before its guard: the value dominates the block.
+struct ExitTree {
+    nodes: Vec<TailNode>,
+    /// Used snapshot id → the node its path ends at.
+    leaf: FxHashMap<u32, usize>,
+}
+
+#[derive(Clone, Copy)]
+struct TailNode {
+    parent: usize,
+    slot: i32,
+    value: Ref,
+    /// Children plus snapshots ending here.
+    ins: u32,
+}
+
+impl ExitTree {
+    const ROOT: usize = 0;
+
+    fn new(trace: &Trace) -> Result<ExitTree, String> {
+        let mut used: Vec<u32> = Vec::new();
+        let mut seen = vec![false; trace.snaps.len()];
+        for i in trace.insts.iter().filter(|i| i.op.is_guard(i.ty)) {
+            if let Some(seen) = seen.get_mut(i.snap.0 as usize).filter(|s| !**s) {
+                *seen = true;
+                used.push(i.snap.0);
+            }
+        }
+        let mut count: FxHashMap<(i32, Ref), u32> = FxHashMap::default();
+        for &s in &used {
+            for e in &trace.snaps[s as usize].entries {
+                *count.entry((e.slot, e.value)).or_default() += 1;
+            }
+        }
+        let mut tree = ExitTree {
+            nodes: vec![TailNode { parent: Self::ROOT, slot: 0, value: Ref::NONE, ins: 0 }],
+            leaf: FxHashMap::default(),
+        };
+        let mut child: FxHashMap<(usize, i32, Ref), usize> = FxHashMap::default();
+        let mut path: Vec<(i32, Ref)> = Vec::new();
+        for &s in &used {
+            path.clear();
+            path.extend(trace.snaps[s as usize].entries.iter().map(|e| (e.slot, e.value)));
+            // Stores along a path are unordered, so one slot twice would be ambiguous.
+            path.sort_by_key(|&(slot, _)| slot);
+            if path.windows(2).any(|w| w[0].0 == w[1].0) {
+                return err(format!("snapshot {s} names a slot twice"));
+            }
+            path.sort_by_key(|&(slot, value)| (std::cmp::Reverse(count[&(slot, value)]), slot, value.0));
+            let mut at = Self::ROOT;
+            for &(slot, value) in &path {
+                at = *child.entry((at, slot, value)).or_insert_with(|| {
+                    tree.nodes[at].ins += 1;
+                    tree.nodes.push(TailNode { parent: at, slot, value, ins: 0 });
+                    tree.nodes.len() - 1
+                });
+            }
+            tree.nodes[at].ins += 1;
+            tree.leaf.insert(s, at);
+        }
+        Ok(tree)
+    }
+
+    /// Whether `node` gets a block of its own.
+    fn is_shared(&self, node: usize) -> bool {
+        node == Self::ROOT || self.nodes[node].ins > 1
+    }
+}
+
 fn err<T>(msg: impl Into<String>) -> Result<T, String> {
     Err(msg.into())
 }
@@ -514,6 +600,9 @@ struct Lower<'a, 'c> {
     vals: Vec<Option<V<'c>>>,
     /// The exit block of each snapshot used so far.
     exits: FxHashMap<u32, BasicBlock<'c>>,
+    /// How the exit paths share their stores, and the blocks made so far.
+    tree: ExitTree,
+    tails: Vec<Option<(BasicBlock<'c>, PhiValue<'c>)>>,
     objs: Vec<ObjFields<'c>>,
     /// Slot 0 of the base frame, as `i64*`.
     base: PointerValue<'c>,
@@ -568,6 +657,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         }
         let base = f.get_first_param().ok_or("no parameter")?.into_pointer_value();
         base.set_name("base");
+        let tree = ExitTree::new(trace)?;
 
         let s = |x: &str| cx.metadata_string(x);
         let root = cx.metadata_node(&[s("vela tbaa").into()]);
@@ -593,6 +683,8 @@ impl<'a, 'c> Lower<'a, 'c> {
             trace,
             vals: vec![None; trace.insts.len()],
             exits: FxHashMap::default(),
+            tails: vec![None; tree.nodes.len()],
+            tree,
             objs: vec![ObjFields::default(); trace.insts.len()],
             base,
             i1: cx.bool_type(),
@@ -617,7 +709,8 @@ impl<'a, 'c> Lower<'a, 'c> {
         let entry = self.cx.append_basic_block(self.f, "entry");
         self.b.position_at_end(entry);
         if let Some(l) = self.linkage {
-            self.count(l.counters as u64)?;
+            let p = self.abs_ptr(l.counters as u64)?;
+            self.bump(p)?;
         }
 
         let lp = trace.loop_start().ok_or("trace has no Loop")?.index();
@@ -978,29 +1071,81 @@ impl<'a, 'c> Lower<'a, 'c> {
         Ok(())
     }
 
-    /// Writes snapshot `snap` to the stack and returns its id.
+    /// Writes snapshot `snap` to the stack and returns its id: stores the
+    /// entries only this snapshot has, then joins the path it shares with
+    /// others (`ExitTree`).
     fn exit(&mut self, at: usize, snap: SnapId) -> Result<(), String> {
         let Some(s) = self.trace.snaps.get(snap.0 as usize) else {
             return err(format!("guard %{at} has no valid snapshot ({snap:?})"));
         };
+        // Every entry must be valid here, including those whose stores an
+        // earlier exit already emitted on a shared path.
         for e in &s.entries {
-            let words =
-                self.words(e.value).map_err(|m| format!("snapshot {} of guard %{at}, slot {}: {m}", snap.0, e.slot))?;
-            self.store_value(self.base, self.slot_index(e.slot as i64), words)?;
+            let ty = self.ty(e.value);
+            self.get(e.value)
+                .and_then(|v| self.check_kind(e.value, ty, v))
+                .map_err(|m| format!("snapshot {} of guard %{at}, slot {}: {m}", snap.0, e.slot))?;
         }
-        let code = self.i64.const_int(snap.0 as u64, false);
+        let leaf = *self.tree.leaf.get(&snap.0).ok_or("internal error: snapshot missing from the exit tree")?;
+        self.exit_path(leaf, self.i32.const_int(snap.0 as u64, false))
+    }
+
+    /// From the current block: stores the entries of `node` and its ancestors
+    /// up to the first shared one, then branches there passing on `id`.
+    fn exit_path(&mut self, mut node: usize, id: IntValue<'c>) -> Result<(), String> {
+        while !self.tree.is_shared(node) {
+            self.exit_store(node)?;
+            node = self.tree.nodes[node].parent;
+        }
+        let (block, phi) = self.shared_tail(node)?;
+        let here = self.b.get_insert_block().ok_or("no block")?;
+        phi.add_incoming(&[(&id, here)]);
+        self.b.build_unconditional_branch(block).e()?;
+        Ok(())
+    }
+
+    /// The block that stores the entries of shared `node` and its ancestors
+    /// (made on first use) and returns the id it receives.
+    fn shared_tail(&mut self, node: usize) -> Result<(BasicBlock<'c>, PhiValue<'c>), String> {
+        if let Some(t) = self.tails[node] {
+            return Ok(t);
+        }
+        let here = self.b.get_insert_block().ok_or("no block")?;
+        let block = self.cx.append_basic_block(self.f, "exit.tail");
+        self.b.position_at_end(block);
+        let phi = self.b.build_phi(self.i32, "exit.id").e()?;
+        self.tails[node] = Some((block, phi));
+        let id = phi.as_basic_value().into_int_value();
+        if node == ExitTree::ROOT {
+            self.exit_return(id)?;
+        } else {
+            self.exit_store(node)?;
+            self.exit_path(self.tree.nodes[node].parent, id)?;
+        }
+        self.b.position_at_end(here);
+        Ok((block, phi))
+    }
+
+    /// The end of every exit path: counts the exit, then jumps on into the
+    /// trace its link names, or returns the exit code. Only root-frame
+    /// exits are ever linked (`Vm::enter_trace`); the others' cells stay 0.
+    fn exit_return(&mut self, id: IntValue<'c>) -> Result<(), String> {
+        let id = self.b.build_int_z_extend(id, self.i64, "exit").e()?;
         let Some(l) = self.linkage else {
-            self.b.build_return(Some(&code)).e()?;
+            self.b.build_return(Some(&id)).e()?;
             return Ok(());
         };
-        self.count(l.counters as u64 + 8 * (snap.0 as u64 + 1))?;
-        let code = self.i64.const_int(((l.serial as u64) << 32) | snap.0 as u64, false);
-        if !s.frames.is_empty() {
-            self.b.build_return(Some(&code)).e()?;
-            return Ok(());
-        }
-        // A linked exit jumps on into the next trace's body.
-        let cell = self.abs_ptr(l.links as u64 + 8 * snap.0 as u64)?;
+        let one = self.i64.const_int(1, false);
+        let counters = self.abs_ptr(l.counters as u64)?;
+        // SAFETY (of the generated code): `id` is a snapshot index and
+        // `counters` has one element per snapshot after the entry count.
+        let slot = self.b.build_int_add(id, one, "counter").e()?;
+        let p = unsafe { self.b.build_gep(counters, &[slot], "n.p") }.e()?;
+        self.bump(p)?;
+        let code = self.b.build_or(id, self.i64.const_int((l.serial as u64) << 32, false), "code").e()?;
+        let links = self.abs_ptr(l.links as u64)?;
+        // SAFETY (of the generated code): `links` has one cell per snapshot.
+        let cell = unsafe { self.b.build_gep(links, &[id], "link.p") }.e()?;
         let target = self.b.build_load(cell, "link").e()?.into_int_value();
         let linked = self.b.build_int_compare(IntPredicate::NE, target, self.i64.const_zero(), "linked").e()?;
         let (jump, back) =
@@ -1025,13 +1170,18 @@ impl<'a, 'c> Lower<'a, 'c> {
         self.b.build_int_to_ptr(self.i64.const_int(addr, false), self.i64p, "cell").e()
     }
 
-    /// Adds one to the `u64` counter at `addr`.
-    fn count(&self, addr: u64) -> Result<(), String> {
-        let p = self.abs_ptr(addr)?;
+    /// Adds one to the `u64` counter at `p`.
+    fn bump(&self, p: PointerValue<'c>) -> Result<(), String> {
         let n = self.b.build_load(p, "n").e()?.into_int_value();
         let n = self.b.build_int_add(n, self.i64.const_int(1, false), "n1").e()?;
         self.b.build_store(p, n).e()?;
         Ok(())
+    }
+
+    fn exit_store(&mut self, node: usize) -> Result<(), String> {
+        let TailNode { slot, value, .. } = self.tree.nodes[node];
+        let words = self.words(value).map_err(|m| format!("snapshot entry slot {slot}: {m}"))?;
+        self.store_value(self.base, self.slot_index(slot as i64), words)
     }
 
     // ---- instructions ----
@@ -2120,6 +2270,18 @@ mod tests {
         let i1 = t.guard(Opcode::AddOv, Type::Int, i0, one, s1);
         close(&mut t, p, i1);
         assert!(msg(&t).contains("never used"), "{}", msg(&t));
+
+        // A snapshot naming one slot twice.
+        let mut t = Trace::new();
+        let s0 = snap(&mut t, &[]);
+        let i0 = sload(&mut t, 0, Type::Int, s0);
+        let one = t.kint(1);
+        loop_(&mut t);
+        let i = phi(&mut t, Type::Int, i0);
+        let s1 = snap(&mut t, &[(0, i), (0, one)]);
+        let i1 = t.guard(Opcode::AddOv, Type::Int, i, one, s1);
+        close(&mut t, i, i1);
+        assert!(msg(&t).contains("names a slot twice"), "{}", msg(&t));
     }
 
     /// Two straight-line traces: A copies slot 0 to slot 1 and leaves through
@@ -2186,6 +2348,68 @@ mod tests {
         // Both guards of the bounds check exit through the same snapshot:
         // simplifycfg merged them into one branch.
         assert_eq!(body.matches("br i1").count(), 4, "{body}");
+    }
+
+    #[test]
+    fn exits_share_common_stores_and_write_only_their_own() {
+        // i = slot 0 + 1 each iteration; four guards whose snapshots overlap:
+        // S2 and S3 share two entries, S4 has only those two, S5 the same
+        // entries as S4 under another id.
+        let mut t = Trace::new();
+        let s0 = snap(&mut t, &[]);
+        let i0 = sload(&mut t, 0, Type::Int, s0);
+        let n = sload(&mut t, 1, Type::Int, s0);
+        let one = t.kint(1);
+        let k7 = t.kint(7);
+        let half = t.kfloat(2.5);
+        let (k5, k6, k7b) = (t.kint(5), t.kint(6), t.kint(7));
+        loop_(&mut t);
+        let i = phi(&mut t, Type::Int, i0);
+        let s1 = snap(&mut t, &[(0, i)]);
+        let i1 = t.guard(Opcode::AddOv, Type::Int, i, one, s1);
+        let s2 = snap(&mut t, &[(0, i1), (2, k7), (3, i)]);
+        let c = t.emit(Opcode::ILt, Type::Bool, i1, n);
+        guard(&mut t, Opcode::GuardTrue, c, s2);
+        let s3 = snap(&mut t, &[(0, i1), (2, k7), (4, half)]);
+        let c = t.emit(Opcode::INe, Type::Bool, i1, k5);
+        guard(&mut t, Opcode::GuardTrue, c, s3);
+        let s4 = snap(&mut t, &[(0, i1), (2, k7)]);
+        let c = t.emit(Opcode::INe, Type::Bool, i1, k6);
+        guard(&mut t, Opcode::GuardTrue, c, s4);
+        let s5 = snap(&mut t, &[(0, i1), (2, k7)]);
+        let c = t.emit(Opcode::INe, Type::Bool, i1, k7b);
+        guard(&mut t, Opcode::GuardTrue, c, s5);
+        close(&mut t, i, i1);
+
+        // Root, (0, i1), (2, k7), (3, i), (4, 2.5), (0, i): 5 stores for 11 entries.
+        assert_eq!(ExitTree::new(&t).expect("valid").nodes.len(), 6);
+
+        let c = compiled(&t);
+        let run = |i0: i64, n: i64| {
+            let mut st = stack(&[Value::Int(i0), Value::Int(n)], 6);
+            let exit = enter(&c, &mut st);
+            (exit, st)
+        };
+        let (exit, st) = run(0, 3);
+        assert_eq!(exit, s2.0);
+        assert_eq!((int(st[0]), int(st[2]), int(st[3])), (3, 7, 2));
+        assert!(matches!(st[4], Value::Nil));
+        let (exit, st) = run(0, 100);
+        assert_eq!(exit, s3.0);
+        assert_eq!((int(st[0]), int(st[2]), flt(st[4])), (5, 7, 2.5));
+        assert!(matches!(st[3], Value::Nil));
+        let (exit, st) = run(5, 100);
+        assert_eq!(exit, s4.0);
+        assert_eq!((int(st[0]), int(st[2])), (6, 7));
+        assert!(matches!((st[3], st[4]), (Value::Nil, Value::Nil)));
+        let (exit, st) = run(6, 100);
+        assert_eq!(exit, s5.0);
+        assert_eq!((int(st[0]), int(st[2])), (7, 7));
+        assert!(matches!((st[3], st[4]), (Value::Nil, Value::Nil)));
+        let (exit, st) = run(i64::MAX, 100);
+        assert_eq!(exit, s1.0);
+        assert_eq!(int(st[0]), i64::MAX);
+        assert!(matches!((st[2], st[3], st[4]), (Value::Nil, Value::Nil, Value::Nil)));
     }
 
     #[test]
