@@ -284,14 +284,17 @@ fn host() -> Result<&'static Host, String> {
 /// branches), ran the loops as fast, except that it does not turn division by
 /// a constant into a multiplication (`expand_const_divs` does that first).
 /// The two schedulers cost about a millisecond per trace and gained nothing
-/// measurable on this out-of-order core.
+/// measurable on this out-of-order core. Loop strength reduction (with the
+/// loop canonicalisation and scalar evolution it needs) was 10-20% of a
+/// compile, and without it the benchmark loops ran as fast (their in-loop
+/// instruction counts stayed within one of each other).
 ///
 /// `PASSES` is tuned here too: instcombine normally repeats its sweep over
 /// the function until a sweep changes nothing. With a single sweep every
 /// benchmark trace compiled to identical machine code, and instcombine took
 /// a third less time.
 const CODEGEN_FLAGS: &[&str] =
-    &["-fast-isel", "-enable-misched=false", "-disable-post-ra", "-instcombine-max-iterations=1"];
+    &["-fast-isel", "-enable-misched=false", "-disable-post-ra", "-disable-lsr", "-instcombine-max-iterations=1"];
 
 fn set_codegen_options() {
     let args: Vec<CString> = std::iter::once("vela")
