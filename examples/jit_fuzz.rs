@@ -1,7 +1,9 @@
 //! Soak tool for the trace JIT: generates random loop-heavy Vela programs
-//! (see `tests/support/loopgen.rs`), runs each with `--jit=off` and
-//! `--hot-loop=2`, and reports (minimised) programs whose stdout, stderr or
-//! exit status differ.
+//! (see `tests/support/loopgen.rs`), runs each with `--jit=off` and in one
+//! of the JIT modes (`loopgen::JIT_MODES`: `--hot-loop=2`, plus
+//! `--hot-exit=2`, plus `--jit-cache=32768`, chosen by the program's seed),
+//! and reports (minimised) programs whose stdout, stderr or exit status
+//! differ.
 //!
 //! ```text
 //! cargo build --release
@@ -12,8 +14,9 @@
 //! `--seed S`, `--vela PATH` (default `target/release/vela`), `--threads T`,
 //! `--per-program K`, `--max-shrinks M`, `--print SEED` (print one
 //! program and exit), `--keep DIR` (write minimised failures there),
-//! `--jit-flags 'FLAGS'` (the JIT run's flags instead of `--hot-loop=2`,
-//! e.g. `'--hot-loop=1 --max-trace=300'`; `--jit-stats` is always added).
+//! `--jit-flags 'FLAGS'` (a JIT mode's flags, e.g.
+//! `'--hot-loop=1 --max-trace=300'`; repeat it for several modes, which
+//! then replace `JIT_MODES`; `--jit-stats` is always added).
 //! Exits with status 1 if any mismatch was found.
 
 #[path = "../tests/support/loopgen.rs"]
@@ -40,7 +43,7 @@ fn main() -> ExitCode {
     let mut max_shrinks = 20usize;
     let mut keep: Option<PathBuf> = None;
     let mut print_seed: Option<u64> = None;
-    let mut jit_flags: Vec<String> = loopgen::JIT_FLAGS.iter().map(|f| f.to_string()).collect();
+    let mut jit_modes: Vec<Vec<String>> = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut val = || args.next();
@@ -52,7 +55,7 @@ fn main() -> ExitCode {
             "--per-program" => val().and_then(|v| v.parse().ok()).map(|v| per_program = v).is_some(),
             "--max-shrinks" => val().and_then(|v| v.parse().ok()).map(|v| max_shrinks = v).is_some(),
             "--keep" => val().map(|v| keep = Some(PathBuf::from(v))).is_some(),
-            "--jit-flags" => val().map(|v| jit_flags = v.split_whitespace().map(String::from).collect()).is_some(),
+            "--jit-flags" => val().map(|v| jit_modes.push(v.split_whitespace().map(String::from).collect())).is_some(),
             "--print" => val().and_then(|v| v.parse().ok()).map(|v| print_seed = Some(v)).is_some(),
             "-h" | "--help" => return usage(),
             _ => false,
@@ -60,6 +63,9 @@ fn main() -> ExitCode {
         if !ok {
             return usage();
         }
+    }
+    if jit_modes.is_empty() {
+        jit_modes = loopgen::JIT_MODES.iter().map(|m| m.iter().map(|f| f.to_string()).collect()).collect();
     }
     if let Some(s) = print_seed {
         print!("{}", loopgen::generate(s, per_program).text);
@@ -71,7 +77,7 @@ fn main() -> ExitCode {
     }
     let cfg = loopgen::FuzzConfig {
         vela,
-        jit_flags,
+        jit_modes,
         cases,
         seed,
         per_program,
@@ -84,13 +90,14 @@ fn main() -> ExitCode {
         work_dir: std::env::temp_dir().join(format!("vela-jit-fuzz-{}", std::process::id())),
     };
     eprintln!(
-        "jit_fuzz: {} programs x {} cases, seeds {}..{}, {} threads, {}",
+        "jit_fuzz: {} programs x {} cases, seeds {}..{}, {} threads, {}, modes {}",
         cfg.programs(),
         per_program,
         seed,
         seed.wrapping_add(cfg.programs() as u64),
         threads,
-        cfg.vela.display()
+        cfg.vela.display(),
+        cfg.jit_modes.iter().map(|m| format!("[{}]", m.join(" "))).collect::<Vec<_>>().join(" ")
     );
     let keep_dir = keep.clone();
     let on_event = move |msg: &str| {

@@ -2,12 +2,15 @@
 //!
 //! Random loop-heavy programs (see `tests/support/loopgen.rs`: ints, floats,
 //! arrays, structs with polymorphic methods, inlined helpers, nested loops,
-//! late-flipping branches, break/continue, type changes, nil, and in some
-//! programs a last case that fails late with a runtime error) are each run
-//! with `--jit=off` and with `--hot-loop=2 --jit-stats`; stdout, stderr
-//! (without the `jit:` report) and the exit status must be identical. A
-//! mismatch is shrunk to a small program, printed with both outputs, and
-//! fails the test.
+//! late-flipping and phased branches, nests 2-3 deep, bounded recursion,
+//! globals reassigned mid-loop, break/continue, type changes, nil, and in
+//! some programs a last case that fails late with a runtime error) are each
+//! run with `--jit=off` and in one JIT mode with `--jit-stats`: program seed
+//! `S` uses `loopgen::JIT_MODES[S % 3]` (`--hot-loop=2`; with `--hot-exit=2`;
+//! with `--hot-exit=2 --jit-cache=32768`), so the modes share the programs and
+//! the run costs what one mode did. Stdout, stderr (without the `jit:`
+//! report) and the exit status must be identical. A mismatch is shrunk to a
+//! small program, printed with both outputs, and fails the test.
 //!
 //! The run is seeded and reproducible. Environment:
 //! - `VELA_JIT_FUZZ_CASES=N`: case functions in all (10 per program; default 2500);
@@ -45,7 +48,7 @@ fn jit_agrees_with_the_interpreter_on_random_loop_programs() {
         // `VELA_JIT_FUZZ_VELA=PATH` runs another binary (to test this harness).
         vela: std::env::var_os("VELA_JIT_FUZZ_VELA")
             .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_vela")), PathBuf::from),
-        jit_flags: loopgen::JIT_FLAGS.iter().map(|f| f.to_string()).collect(),
+        jit_modes: loopgen::JIT_MODES.iter().map(|m| m.iter().map(|f| f.to_string()).collect()).collect(),
         cases: env_or("VELA_JIT_FUZZ_CASES", DEFAULT_CASES),
         seed: env_or("VELA_JIT_FUZZ_SEED", DEFAULT_SEED),
         per_program: PER_PROGRAM,
@@ -110,6 +113,45 @@ fn generator_is_deterministic() {
     assert_eq!(a.text, b.text);
     assert_ne!(a.text, c.text);
     assert_eq!(a.text.matches("\nfn c").count(), PER_PROGRAM);
+}
+
+/// Each of the generator's constructs for side traces, trace trees,
+/// recursion and invalidation shows up in a modest number of programs.
+#[test]
+fn generator_makes_every_construct() {
+    let texts: Vec<String> = (0..120).map(|s| loopgen::generate(s, PER_PROGRAM).text).collect();
+    let count = |needle: &dyn Fn(&str) -> bool| texts.iter().filter(|t| needle(t)).count();
+    let has = |pat: &'static str| move |t: &str| t.contains(pat);
+    // An alternating phase `if (i / P) % 2 == 0`, and one flip nested in another.
+    let alternating = |t: &str| t.lines().any(|l| l.trim_start().starts_with("if (") && l.contains(") % 2 == 0 {"));
+    let nested_flip = |t: &str| {
+        let lines: Vec<&str> = t.lines().collect();
+        lines.windows(3).any(|w| {
+            let head = |l: &str| l.trim_start().starts_with("if i") && l.contains(" > ") && l.ends_with('{');
+            head(w[0]) && (head(w[1]) || head(w[2]))
+        })
+    };
+    // A loop header three deep: case bodies indent by 2, loop bodies by 2
+    // more, and loops are only ever made directly in loop bodies.
+    let three_deep = |t: &str| {
+        t.lines().any(|l| {
+            let body = l.trim_start();
+            l.len() - body.len() >= 6 && (body.starts_with("for ") || body.starts_with("while ") || body == "loop {")
+        })
+    };
+    for (what, n) in [
+        ("alternating phase", count(&alternating)),
+        ("nested late flips", count(&nested_flip)),
+        ("nest three deep", count(&three_deep)),
+        ("hfib call", count(&has("hfib("))),
+        ("hsum call", count(&has("hsum("))),
+        ("hev/hod call", count(&|t: &str| t.contains("hev(abs(") || t.contains("hod(abs("))),
+        ("GV reassigned in a loop", count(&has("{ GV = "))),
+        ("GV called", count(&has("GV("))),
+        ("GK reassigned in a loop", count(&has("{ GK = "))),
+    ] {
+        assert!(n >= 5, "only {n} of 120 programs have a {what}");
+    }
 }
 
 /// The shrinker keeps what the predicate needs and drops the rest,

@@ -1,7 +1,8 @@
 //! Conformance tests for the Vela language (see /work/shared/vela-language.md).
 //!
 //! Every `tests/lang/<topic>/<name>.vela` program is run with the `vela` binary
-//! in each of the `MODES`, from the crate root, as
+//! in each of the `MODES` (and, if it has a loop, the `LOOP_MODES`), from the
+//! crate root, as
 //! `vela [mode flags] [// flags: ...] tests/lang/<topic>/<name>.vela`, and checked
 //! against:
 //!
@@ -40,6 +41,21 @@ use common::{
 /// Command-line flags of each execution mode; every program runs in each.
 const MODES: &[&[&str]] = &[&["--jit=off"], &["--hot-loop=2"]];
 
+/// Further JIT modes, for the programs with a loop: side traces grown from
+/// an exit's second use, and that with a code cache small enough for
+/// multi-loop programs to evict traces. Both only change what happens once a
+/// trace exists, and traces start only at loop headers, so a program without
+/// a loop would run exactly as under `--hot-loop=2` (three quarters of the
+/// programs: running them again would nearly double the test's time).
+const LOOP_MODES: &[&[&str]] =
+    &[&["--hot-loop=2", "--hot-exit=2"], &["--hot-loop=2", "--hot-exit=2", "--jit-cache=16384"]];
+
+/// Whether `source` may hold a loop: some word of it is `for`, `while` or
+/// `loop` (in a comment or a string too, which only costs extra runs).
+fn may_loop(source: &str) -> bool {
+    source.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).any(|w| matches!(w, "for" | "while" | "loop"))
+}
+
 const LANG_DIR: &str = "tests/lang";
 
 /// Runs one program in every mode; returns its failure reports.
@@ -50,7 +66,8 @@ fn run_program(root: &Path, prog: &Program) -> Vec<String> {
     };
     let mut failures = Vec::new();
     let mut results: Vec<(String, RunOutput)> = Vec::new();
-    for mode in MODES {
+    let extra: &[&[&str]] = if may_loop(&loaded.source) { LOOP_MODES } else { &[] };
+    for mode in MODES.iter().chain(extra) {
         let label = mode_label(mode);
         let out = run_vela(root, &command_line(mode, &loaded.directives, &prog.rel));
         let problems = check_run(&prog.rel, &loaded, &out);
@@ -92,7 +109,8 @@ fn lang() {
     for o in &orphans {
         let _ = writeln!(report, "=== {o}\n  .out file without a .vela program");
     }
-    let modes: Vec<String> = MODES.iter().map(|m| format!("[{}]", m.join(" "))).collect();
+    let mut modes: Vec<String> = MODES.iter().map(|m| format!("[{}]", m.join(" "))).collect();
+    modes.extend(LOOP_MODES.iter().map(|m| format!("[{}] (programs with loops)", m.join(" "))));
     if !report.is_empty() {
         panic!(
             "\n{report}\n{failed_programs} of {} Vela programs failed (modes {}){}\n",
@@ -120,6 +138,14 @@ fn harness_parses_directives() {
     assert!(parse_directives("// exit: 1\n// exit: 2\n").is_err());
     assert!(parse_directives("// stderr:\n").is_err());
     assert!(parse_directives("// stdout: 1\n").is_err());
+}
+
+#[test]
+fn harness_finds_loops() {
+    assert!(may_loop("fn main() {\n  for i in 0..3 { print(i) }\n}\n"));
+    assert!(may_loop("let x = 1; while x < 3 { x += 1 }"));
+    assert!(may_loop("loop{ break }"));
+    assert!(!may_loop("fn forward(looping) { return while_ + for_each }\nprint(1)\n"));
 }
 
 #[test]

@@ -20,7 +20,9 @@
 //! - `// jit: KEY OP N`, KEY one of `compiled`, `aborted`, `blacklisted` (the
 //!   summary line's counts), `entries`, `exits` (totals over all traces, side
 //!   traces included), `side` (side traces compiled: the summary line's
-//!   `side traces N`), OP
+//!   `side traces N`), `links`, `invalidated` (the summary line's), `evictions`
+//!   (the `jit: cache` line's), `side_depth` (the longest chain of live side
+//!   traces, each the side trace of the one before, from a root trace), OP
 //!   one of `>=`, `==`, `<=`. Every program needs at least one: a JIT scenario
 //!   that never shows what the JIT did asserts nothing;
 //! - `// jit-abort: TEXT`: some abort reason contains TEXT.
@@ -74,6 +76,9 @@ enum Key {
     Invalidated,
     /// Traces evicted from the code cache (the `jit: cache` line).
     Evictions,
+    /// The longest chain root -> side -> side of side ... among the live
+    /// traces (0: no side trace).
+    SideDepth,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -127,10 +132,11 @@ fn parse_jit_directives(source: &str) -> Result<JitDirectives, String> {
                 "links" => Key::Links,
                 "invalidated" => Key::Invalidated,
                 "evictions" => Key::Evictions,
+                "side_depth" => Key::SideDepth,
                 _ => {
                     return Err(format!(
-                        "line {lineno}: unknown `// jit:` key `{key}` \
-                         (compiled, aborted, blacklisted, exits, entries, side, links, invalidated, evictions)"
+                        "line {lineno}: unknown `// jit:` key `{key}` (compiled, aborted, blacklisted, exits, \
+                         entries, side, links, invalidated, evictions, side_depth)"
                     ))
                 }
             };
@@ -165,6 +171,8 @@ struct JitStats {
     links: Option<u64>,
     invalidated: Option<u64>,
     evictions: Option<u64>,
+    /// Deepest side trace among the trace lines (a root trace is 0).
+    side_depth: u64,
     /// `(count, reason)` per `jit: abort reason` line.
     abort_reasons: Vec<(u64, String)>,
 }
@@ -181,6 +189,7 @@ impl JitStats {
             Key::Links => return self.links,
             Key::Invalidated => return self.invalidated,
             Key::Evictions => return self.evictions,
+            Key::SideDepth => return self.side.map(|_| self.side_depth),
         })
     }
 }
@@ -206,6 +215,9 @@ fn number(s: &str) -> Result<u64, String> {
 fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
     let mut stats = JitStats::default();
     let mut summary = false;
+    // `traceN` -> its depth; the report lists traces by serial, so a parent
+    // (always live while its side traces are) comes before its children.
+    let mut depths: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
     for line in report.lines() {
         let Some(body) = line.strip_prefix("jit: ") else { continue };
         if let Some(rest) = body.strip_prefix("traces ") {
@@ -256,6 +268,20 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
             let exits = rest.split_whitespace().next().unwrap_or("");
             stats.entries += number(entries)?;
             stats.exits += number(exits)?;
+            // `trace2 (side of trace1 S3) ...`
+            let name = body.split_whitespace().next().unwrap_or("");
+            let depth = match body[name.len()..].trim_start().strip_prefix("(side of ") {
+                Some(parent) => {
+                    let parent = parent.split_whitespace().next().unwrap_or("");
+                    let Some(d) = depths.get(parent) else {
+                        return Err(format!("side trace of a trace not in the report: `{line}`"));
+                    };
+                    d + 1
+                }
+                None => 0,
+            };
+            depths.insert(name, depth);
+            stats.side_depth = stats.side_depth.max(depth);
         }
     }
     if !summary {
@@ -268,7 +294,10 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
 fn check_jit(d: &JitDirectives, stats: &JitStats) -> Vec<String> {
     let mut problems = Vec::new();
     for a in &d.asserts {
-        let key = format!("{:?}", a.key).to_lowercase();
+        let key = match a.key {
+            Key::SideDepth => "side_depth".to_string(),
+            k => format!("{k:?}").to_lowercase(),
+        };
         let Some(actual) = stats.get(a.key) else {
             problems.push(format!("line {}: the --jit-stats report has no `{key}` count", a.line));
             continue;
@@ -561,6 +590,21 @@ fn harness_parses_jit_stats() {
     let s = parse_jit_stats(&report).unwrap();
     assert_eq!((s.compiled, s.aborted, s.blacklisted, s.entries, s.exits, s.side), (2, 5, 1, 7, 6, Some(1)));
     assert_eq!((s.links, s.invalidated, s.evictions), (Some(9), Some(3), Some(4)));
+    assert_eq!(s.get(Key::SideDepth), Some(1));
+    let chain = "jit: traces compiled 4, aborted 0, blacklisted 0, side traces 3, links 9, invalidated 0\n\
+                 jit: trace1 a.vela:3 (in main): entries 5, exits 5 [S3=4->trace2]\n\
+                 jit: trace2 (side of trace1 S3) a.vela:3 (in main): entries 4, exits 4 [S1=4->trace4]\n\
+                 jit: trace3 (side of trace1 S5) a.vela:3 (in main): entries 1, exits 1 []\n\
+                 jit: trace4 (side of trace2 S1) a.vela:3 (in main): entries 4, exits 4 []\n";
+    assert_eq!(parse_jit_stats(chain).unwrap().get(Key::SideDepth), Some(2));
+    let orphan = "jit: traces compiled 1, aborted 0, blacklisted 0, side traces 1\n\
+                  jit: trace2 (side of trace1 S3) a.vela:3 (in main): entries 4, exits 4 []\n";
+    assert!(parse_jit_stats(orphan).is_err(), "a side trace's parent must be in the report");
+    let d = parse_jit_directives("// jit: side_depth >= 3\n").unwrap();
+    assert_eq!(
+        check_jit(&d, &parse_jit_stats(chain).unwrap()),
+        vec!["line 1: `// jit: side_depth >= 3` does not hold: side_depth is 2".to_string()]
+    );
     assert_eq!(s.abort_reasons, vec![(4, "inner loop".to_string()), (1, "call of built-in `print`".to_string())]);
     assert!(parse_jit_stats("jit: abort reason 1 x x\n").is_err(), "the summary line is required");
     assert!(parse_jit_stats("jit: traces compiled 1, aborted 0\n").is_err());

@@ -7,8 +7,15 @@
 //! `per_program` independent *cases* `c0() .. cN()` called from `main`. Each
 //! case declares its variables, runs one to three loop nests over them and
 //! prints every variable after each nest. Every program runs twice,
-//! `--jit=off` and `--hot-loop=2 --jit-stats`; stdout, stderr (without the
-//! `jit:` report lines) and the exit status must be identical.
+//! `--jit=off` and in one of the `JIT_MODES` with `--jit-stats`; stdout,
+//! stderr (without the `jit:` report lines) and the exit status must be
+//! identical.
+//!
+//! Program-wide toggles give programs different characters; among them
+//! branches over phases of a counter (side traces, and side traces of side
+//! traces), nests that always go 2-3 deep (trace trees), small recursive
+//! helpers called from loops, and globals (`GV`, a function, and `GK`, an
+//! Int) reassigned inside and between loops (invalidation, volatility).
 //!
 //! Cases are "safe" by construction (no runtime error is intended): every Int
 //! stored in a variable, field or element stays small (the generator tracks
@@ -294,6 +301,20 @@ struct Gen {
     use_closures: bool,
     use_recursion: bool,
     use_globals_write: bool,
+    /// Branches over phases of a counter (flipping partway, back and forth,
+    /// or one inside another), for side traces and side traces of those.
+    use_phases: bool,
+    /// Loop kind that always nests 2 or 3 deep (trace trees linked at headers).
+    use_deep_nests: bool,
+    /// Small bounded recursive helpers (`hfib`, `hsum`, `hacc`, `hev`/`hod`)
+    /// called from loops.
+    use_rec_helpers: bool,
+    /// The global function `GV` and the numeric global `GK`, baked into
+    /// traces as constants, reassigned in and between loops (invalidation,
+    /// and volatility once one changes often).
+    use_global_swaps: bool,
+    /// Levels of nested loop the next loop bodies must contain.
+    force_nest: u32,
 }
 
 /// A generated program.
@@ -319,6 +340,11 @@ pub fn generate(seed: u64, cases: usize) -> Program {
         use_closures: false,
         use_recursion: false,
         use_globals_write: false,
+        use_phases: false,
+        use_deep_nests: false,
+        use_rec_helpers: false,
+        use_global_swaps: false,
+        force_nest: 0,
     };
     let risky = g.rng.percent(45);
     g.program(seed, cases, risky);
@@ -368,6 +394,10 @@ impl Gen {
         self.use_closures = self.rng.percent(10);
         self.use_recursion = self.rng.percent(15);
         self.use_globals_write = self.rng.percent(20);
+        self.use_phases = self.rng.percent(35);
+        self.use_deep_nests = self.rng.percent(30);
+        self.use_rec_helpers = self.rng.percent(30);
+        self.use_global_swaps = self.rng.percent(35);
         self.line(format!("// jit fuzz program, seed {seed}"));
         self.structs_and_globals();
         self.helper_fns();
@@ -380,7 +410,7 @@ impl Gen {
         for k in 0..cases {
             self.line(format!("c{k}()"));
         }
-        self.line("print(\"globals\", G0, G1, GA, GF, GH)");
+        self.line("print(\"globals\", G0, G1, GA, GF, GH, GK, GV)");
         self.close();
     }
 
@@ -411,6 +441,12 @@ impl Gen {
         self.line(format!("let GF = {}", float_lit(gf)));
         // A global holding a function: reassigning it invalidates inlined calls.
         self.line("let GH = h_id");
+        // Two more, reassigned more often (see `use_global_swaps`): a small
+        // Int and a function; every reassignment invalidates the traces that
+        // baked them in, until they change often enough to be loaded instead.
+        let gk = self.rng.int(1, 20);
+        self.line(format!("let GK = {gk}"));
+        self.line("let GV = h_id");
     }
 
     fn shuffle<T>(&mut self, xs: &mut [T]) {
@@ -456,6 +492,34 @@ impl Gen {
             self.line("return (hrec(n - 1) * 3 + n) % 1009");
             self.close();
         }
+        if self.use_rec_helpers {
+            self.rec_helpers();
+        }
+    }
+
+    /// Recursive helpers; callers keep their depth argument below 10, so
+    /// each call is at most a few hundred frames of work. They never call
+    /// `GH` or `GV`, which may be rebound to anything.
+    fn rec_helpers(&mut self) {
+        // Two recursive calls per frame.
+        let base = self.rng.int(1, 2);
+        self.line(format!("fn hfib(n) {{ if n < {} {{ return n }} return hfib(n - 1) + hfib(n - 2) }}", base + 1));
+        // A loop in every frame: each recursion level enters the loop's trace
+        // from a different depth.
+        let m = self.modulus();
+        let w = self.rng.int(1, 5);
+        self.open("fn hsum(n) {");
+        self.line("let s = 0");
+        self.line(format!("for k in 0..n {{ s += k * {w} }}"));
+        self.line("if n <= 0 { return s }");
+        self.line(format!("return (s + hsum(n - 1)) % {m}"));
+        self.close();
+        // Tail-style recursion with an accumulator.
+        let (a, m) = (self.rng.int(2, 9), self.modulus());
+        self.line(format!("fn hacc(n, a) {{ if n <= 0 {{ return a }} return hacc(n - 1, (a * {a} + n) % {m}) }}"));
+        // Mutual recursion returning Bools.
+        self.line("fn hev(n) { if n <= 0 { return true } return hod(n - 1) }");
+        self.line("fn hod(n) { if n <= 0 { return false } return hev(n - 1) }");
     }
 
     /// The result of a helper: bounded Int-like, or a Float.
@@ -871,6 +935,7 @@ impl Gen {
             5,
             if others == 0 { 0 } else { 10 },
             5,
+            if self.use_deep_nests && depth == 0 && budget >= 40 { 15 } else { 0 },
         ]);
         match kind {
             0 => {
@@ -992,6 +1057,21 @@ impl Gen {
                 self.loop_body(&mut sc, depth, budget / (trips as i64 + 4));
                 self.close();
             }
+            7 => {
+                // A nest 2 or 3 deep whose outer loops turn only a few times,
+                // so the inner loops' traces are entered (and linked to)
+                // again and again.
+                let t2 = self.rng.int(3, 12).min(budget);
+                self.case.budget += t - t2;
+                let inner = budget / t2;
+                self.force_nest = if inner >= 60 && self.rng.percent(50) { 2 } else { 1 };
+                let i = self.name("i");
+                self.open(format!("for {i} in 0..{t2} {{"));
+                sc.counters.push(Counter { name: i, lo: 0, hi: t2 - 1, assignable: true });
+                self.loop_body(&mut sc, depth, inner);
+                self.close();
+                self.force_nest = 0;
+            }
             6 => {
                 // A float counter.
                 let fw = self.name("fw");
@@ -1026,14 +1106,18 @@ impl Gen {
         // Now and then a long body (long traces, perhaps too long).
         let n = if self.rng.percent(4) { self.rng.int(10, 25) } else { self.rng.int(1, 5) };
         let mut nested = false;
-        for _ in 0..n {
+        let forced = (self.force_nest > 0 && depth < 2 && inner >= 3).then(|| self.rng.below(n as u64) as i64);
+        for k in 0..n {
             if self.case.risky_pending && (self.case.force_risky || self.rng.percent(25)) {
                 self.risky_stmt(sc);
                 self.case.risky_pending = false;
                 continue;
             }
-            if !nested && depth < 2 && inner >= 3 && self.rng.percent(35) {
+            if !nested && (forced == Some(k) || depth < 2 && inner >= 3 && self.rng.percent(35)) {
                 nested = true;
+                if forced.is_some() {
+                    self.force_nest -= 1;
+                }
                 self.loop_nest(sc, depth + 1, inner);
                 continue;
             }
@@ -1093,6 +1177,9 @@ impl Gen {
             if self.use_globals_write { 1 } else { 0 }, // 27 global function reassigned
             if sc.rebinds.is_empty() { 0 } else { 3 }, // 28 array variable rebound
             if sc.bool_arrays.is_empty() { 0 } else { 3 }, // 29 bool array write
+            if self.use_phases && has_ctr && depth < 2 { 8 } else { 0 }, // 30 phased branch
+            if self.use_global_swaps { 3 } else { 0 }, // 31 global function reassigned
+            if self.use_global_swaps { 2 } else { 0 }, // 32 numeric global reassigned
         ];
         match self.rng.weighted(&w) {
             0 => self.assign_int(sc),
@@ -1327,6 +1414,32 @@ impl Gen {
                 let c = self.cond(sc, 1);
                 self.line(format!("{}[{idx}] = {c}", bb.name));
             }
+            30 => self.phase_branch(sc, depth),
+            31 => {
+                let h: Vec<Helper> =
+                    self.helpers.iter().filter(|h| h.kind == HKind::IntLike && h.arity == 1).cloned().collect();
+                let h = self.rng.pick(&h).name.clone();
+                if sc.in_loop && self.rng.percent(75) {
+                    let c = self.late_cond(sc);
+                    self.line(format!("if {c} {{ GV = {h} }}"));
+                } else {
+                    self.line(format!("GV = {h}"));
+                }
+            }
+            32 => {
+                let (a, b) = (self.rng.int(1, 5), self.rng.int(0, 9));
+                let v = if self.rng.percent(50) {
+                    format!("(GK * {a} + {b}) % 61")
+                } else {
+                    self.rng.int(0, 60).to_string()
+                };
+                if sc.in_loop && self.rng.percent(75) {
+                    let c = self.late_cond(sc);
+                    self.line(format!("if {c} {{ GK = {v} }}"));
+                } else {
+                    self.line(format!("GK = {v}"));
+                }
+            }
             27 => {
                 let h: Vec<Helper> =
                     self.helpers.iter().filter(|h| h.kind == HKind::IntLike && h.arity == 1).cloned().collect();
@@ -1348,6 +1461,46 @@ impl Gen {
                     self.wrap(e, STORE_BITS).s
                 };
                 self.line(format!("if {} {cmp} {k} {{ {x} = {e} }}", c.name));
+            }
+        }
+    }
+
+    /// A branch over phases of the innermost counter: it alternates every
+    /// few iterations, holds only inside a window, or nests one late flip
+    /// inside another (the side trace of the first exit then grows a side
+    /// trace of its own).
+    fn phase_branch(&mut self, sc: &Scope, depth: u32) {
+        let c = sc.counters.last().expect("counter").clone();
+        let i = c.name.clone();
+        match self.rng.below(3) {
+            0 => {
+                let p = *self.rng.pick(&[2, 3, 7, 20, 50, 150]);
+                self.open(format!("if ({i} / {p}) % 2 == 0 {{"));
+                self.block(sc, depth + 1);
+                if self.rng.percent(50) {
+                    self.indent -= 1;
+                    self.open("} else {");
+                    self.block(sc, depth + 1);
+                }
+                self.close();
+            }
+            1 => {
+                let k1 = self.late_k(&c);
+                let k2 = k1.saturating_add(self.rng.int(1, c.hi.saturating_sub(k1).clamp(1, 400)));
+                self.open(format!("if {i} >= {} && {i} < {} {{", int_lit(k1), int_lit(k2)));
+                self.block(sc, depth + 1);
+                self.close();
+            }
+            _ => {
+                let span = c.hi.saturating_sub(c.lo);
+                let k1 = c.lo.saturating_add(self.rng.int(span / 4, span / 2));
+                let k2 = k1.saturating_add(self.rng.int(1, c.hi.saturating_sub(k1).max(1)));
+                self.open(format!("if {i} > {} {{", int_lit(k1)));
+                self.block(sc, depth + 1);
+                self.open(format!("if {i} > {} {{", int_lit(k2)));
+                self.block(sc, depth + 1);
+                self.close();
+                self.close();
             }
         }
     }
@@ -1722,6 +1875,9 @@ impl Gen {
             if sc.opts.is_empty() || depth == 0 { 0 } else { 2 },
             // Only cases call GH: a helper calling it could recurse once it is rebound.
             if depth == 0 || !sc.methods { 0 } else { 1 },
+            if self.use_rec_helpers && sc.methods && depth > 0 { 3 } else { 0 },
+            if self.use_global_swaps && sc.methods && depth > 0 { 4 } else { 0 },
+            if self.use_global_swaps { 2 } else { 0 },
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -1793,6 +1949,26 @@ impl Gen {
                 let e = self.wrap(e, LEAF_BITS);
                 E::new(format!("GH({})", e.s), Kind::Int, LEAF_BITS)
             }
+            16 => {
+                // The depth argument stays below 10 whatever `e` is.
+                let e = self.int_expr(sc, depth - 1);
+                let n = paren(&e.s);
+                match self.rng.below(3) {
+                    0 => E::new(format!("hfib({n} % 9)"), Kind::Int, 12),
+                    1 => E::new(format!("hsum({n} % 8)"), Kind::Int, 17),
+                    _ => {
+                        let a = self.int_expr(sc, 0);
+                        let a = self.wrap(a, LEAF_BITS);
+                        E::new(format!("hacc({n} % 9, {})", a.s), Kind::Int, LEAF_BITS)
+                    }
+                }
+            }
+            17 => {
+                let e = self.int_expr(sc, depth - 1);
+                let e = self.wrap(e, LEAF_BITS);
+                E::new(format!("GV({})", e.s), Kind::Int, LEAF_BITS)
+            }
+            18 => E::new("GK", Kind::Int, 7),
             14 => {
                 // `||` yields the deciding operand: the nil-or-Int value or the default.
                 let u = self.rng.pick(&sc.opts).clone();
@@ -2133,6 +2309,7 @@ impl Gen {
             if sc.opts.is_empty() { 0 } else { 3 },
             if sc.opt_arrays.is_empty() { 0 } else { 2 },
             if sc.bool_arrays.is_empty() { 0 } else { 3 },
+            if self.use_rec_helpers && sc.methods { 2 } else { 0 },
         ];
         match self.rng.weighted(&w) {
             0 => {
@@ -2140,6 +2317,11 @@ impl Gen {
                 let b = self.int_expr(sc, 1);
                 let o = self.cmp_op();
                 format!("{} {o} {}", a.s, b.s)
+            }
+            12 => {
+                let e = self.int_expr(sc, 1);
+                let f = if self.rng.percent(50) { "hev" } else { "hod" };
+                format!("{f}(abs({}) % 10)", e.s)
             }
             1 => {
                 let a = self.num_expr(sc, 1);
@@ -2309,7 +2491,20 @@ pub fn run_vela(vela: &Path, flags: &[&str], file: &Path, timeout: Duration) -> 
 
 pub const INTERP_FLAGS: &[&str] = &["--jit=off"];
 /// The JIT run's flags (`--jit-stats` is always added).
-pub const JIT_FLAGS: &[&str] = &["--hot-loop=2"];
+/// The JIT runs' flags (`--jit-stats` is always added). Program seed `S`
+/// runs in mode `S % JIT_MODES.len()`, so every mode gets a share of the
+/// programs at the cost of one JIT run each, and a seed always reruns in the
+/// mode it failed in. Side traces grow after two exits, not ten, in the
+/// second mode; the third also keeps the code cache small enough that traces
+/// are evicted and recorded again (32 KiB: with 16 KiB nearly every program
+/// thrashes, and the mode costs twice the others for less running code).
+pub const JIT_MODES: &[&[&str]] =
+    &[&["--hot-loop=2"], &["--hot-loop=2", "--hot-exit=2"], &["--hot-loop=2", "--hot-exit=2", "--jit-cache=32768"]];
+
+/// The flags of the JIT run of program `seed` among `modes` (not empty).
+pub fn mode_of(modes: &[Vec<String>], seed: u64) -> &[String] {
+    &modes[(seed % modes.len() as u64) as usize]
+}
 
 /// What `--jit-stats` reported.
 #[derive(Clone, Debug, Default)]
@@ -2659,8 +2854,9 @@ fn groups(line: &str) -> Vec<(usize, usize)> {
 #[derive(Clone, Debug)]
 pub struct FuzzConfig {
     pub vela: PathBuf,
-    /// Flags of the JIT run (normally `JIT_FLAGS`; `--jit-stats` is added).
-    pub jit_flags: Vec<String>,
+    /// Flags of the JIT runs, one set per mode (normally `JIT_MODES`; see
+    /// `mode_of`; `--jit-stats` is added).
+    pub jit_modes: Vec<Vec<String>>,
     /// Cases (case functions) to run in all; rounded up to whole programs.
     pub cases: usize,
     pub seed: u64,
@@ -2877,7 +3073,8 @@ pub fn run_fuzz(cfg: &FuzzConfig, on_event: &(dyn Fn(&str) + Sync)) -> Summary {
                     let seed = cfg.seed.wrapping_add(i as u64);
                     let prog = generate(seed, cfg.per_program);
                     std::fs::write(&file, &prog.text).expect("write program");
-                    let out = run_both(&cfg.vela, &cfg.jit_flags, &file, cfg.timeout);
+                    let flags = mode_of(&cfg.jit_modes, seed);
+                    let out = run_both(&cfg.vela, flags, &file, cfg.timeout);
                     let mut failure = None;
                     {
                         let mut sm = summary.lock().unwrap();
@@ -2912,11 +3109,11 @@ pub fn run_fuzz(cfg: &FuzzConfig, on_event: &(dyn Fn(&str) + Sync)) -> Summary {
                             original: prog.text.clone(),
                             original_outcome: o,
                             minimized: None,
-                            jit_flags: cfg.jit_flags.join(" "),
+                            jit_flags: flags.join(" "),
                         };
                         if shrinks.fetch_add(1, Ordering::SeqCst) < cfg.max_shrinks {
                             on_event(&format!("jit fuzz: mismatch in program seed {seed}; minimising..."));
-                            f.minimized = minimize(cfg, &prog.text, &shrink_file);
+                            f.minimized = minimize(cfg, flags, &prog.text, &shrink_file);
                         }
                         on_event(&f.report(cfg.per_program));
                         summary.lock().unwrap().failures.push(f);
@@ -2950,10 +3147,10 @@ pub fn run_fuzz(cfg: &FuzzConfig, on_event: &(dyn Fn(&str) + Sync)) -> Summary {
 
 /// Shrinks a mismatching program; returns it with its outcome if the
 /// mismatch still reproduces.
-pub fn minimize(cfg: &FuzzConfig, text: &str, file: &Path) -> Option<(String, Outcome)> {
+pub fn minimize(cfg: &FuzzConfig, jit_flags: &[String], text: &str, file: &Path) -> Option<(String, Outcome)> {
     let check = |t: &str| -> Option<Outcome> {
         std::fs::write(file, t).ok()?;
-        let o = run_both(&cfg.vela, &cfg.jit_flags, file, cfg.shrink_timeout)?;
+        let o = run_both(&cfg.vela, jit_flags, file, cfg.shrink_timeout)?;
         o.mismatch().then_some(o)
     };
     // A candidate that no longer compiles never reaches the JIT.
