@@ -138,7 +138,14 @@ pub struct Linkage {
     /// trace an exit through snapshot `s` goes on into (root-frame
     /// snapshots only: the others need interpreter frames built first).
     pub links: *const Cell<usize>,
+    /// Return `CHECKPOINT` instead of running on every 1024th entry, so
+    /// the JIT gets to look at a trace that linked traces keep re-entering.
+    pub checkpoint: bool,
 }
+
+/// The snapshot part of an exit code that means "entered, but stopped at
+/// once for a checkpoint": nothing ran, nothing to write back.
+pub const CHECKPOINT: u32 = u32::MAX;
 
 /// The IR-level passes, run with the new pass manager. The trace arrives
 /// already folded, CSE'd and peeled by `vela-ir`, so LLVM's job is local
@@ -719,7 +726,19 @@ impl<'a, 'c> Lower<'a, 'c> {
         self.b.position_at_end(entry);
         if let Some(l) = self.linkage {
             let p = self.abs_ptr(l.counters as u64)?;
-            self.bump(p)?;
+            let n = self.bump(p)?;
+            if l.checkpoint {
+                let low = self.b.build_and(n, self.i64.const_int(1023, false), "n.low").e()?;
+                let due = self.b.build_int_compare(IntPredicate::EQ, low, self.i64.const_zero(), "checkpoint").e()?;
+                let (stop, go) =
+                    (self.cx.append_basic_block(self.f, "checkpoint"), self.cx.append_basic_block(self.f, "run"));
+                let br = self.b.build_conditional_branch(due, stop, go).e()?;
+                br.set_metadata(self.exit_if_true, self.prof_kind).map_err(|e| e.to_string())?;
+                self.b.position_at_end(stop);
+                let code = ((l.serial as u64) << 32) | CHECKPOINT as u64;
+                self.b.build_return(Some(&self.i64.const_int(code, false))).e()?;
+                self.b.position_at_end(go);
+            }
         }
 
         let lp = trace.loop_start().ok_or("trace has no Loop")?.index();
@@ -1179,12 +1198,12 @@ impl<'a, 'c> Lower<'a, 'c> {
         self.b.build_int_to_ptr(self.i64.const_int(addr, false), self.i64p, "cell").e()
     }
 
-    /// Adds one to the `u64` counter at `p`.
-    fn bump(&self, p: PointerValue<'c>) -> Result<(), String> {
+    /// Adds one to the `u64` counter at `p`; returns the new count.
+    fn bump(&self, p: PointerValue<'c>) -> Result<IntValue<'c>, String> {
         let n = self.b.build_load(p, "n").e()?.into_int_value();
         let n = self.b.build_int_add(n, self.i64.const_int(1, false), "n1").e()?;
         self.b.build_store(p, n).e()?;
-        Ok(())
+        Ok(n)
     }
 
     fn exit_store(&mut self, node: usize) -> Result<(), String> {
@@ -2301,7 +2320,7 @@ mod tests {
     fn linkage(serial: u32, snaps: usize) -> (Counters, Links, Linkage) {
         let counters: Counters = (0..=snaps).map(|_| Cell::new(0)).collect();
         let links: Links = (0..snaps).map(|_| Cell::new(0)).collect();
-        let l = Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr() };
+        let l = Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr(), checkpoint: false };
         (counters, links, l)
     }
 

@@ -9,6 +9,7 @@
 //! the value stack; what is left here is the frame records: the pc to resume
 //! at, and a `Frame` for each call the trace had inlined.
 
+use super::backend::CHECKPOINT;
 use super::cache::TraceId;
 use super::recorder::Recorder;
 use crate::bytecode::Op;
@@ -36,12 +37,21 @@ impl Vm {
     #[cold]
     #[inline(never)]
     pub(crate) fn enter_trace(&mut self, t: TraceId, base: usize) {
-        if self.jit.discard_if_failing(t) {
-            return;
-        }
+        self.jit.stats.interp_entries += 1;
         let mut next = t;
         loop {
-            let (t, exit) = self.run_trace(next, base);
+            let Some((t, exit)) = self.run_trace(next, base) else {
+                // A checkpoint: root loop trace `next` stopped at its entry.
+                let (id, header_pc) = self.jit.checkpoint.take().expect("set by run_trace");
+                if self.jit.discard_if_failing(id) {
+                    // The interpreter carries on from the loop header.
+                    let root = self.frames.len() - 1;
+                    self.frames[root].pc = header_pc + 1;
+                    return;
+                }
+                next = id;
+                continue;
+            };
             let rec = self.jit.cache.get(t).expect("a trace is not evicted while it runs");
             let snap = &rec.snaps[exit];
             if !snap.frames.is_empty() {
@@ -53,7 +63,6 @@ impl Vm {
                     Some(side) if self.can_enter(side, base) => {
                         // From now on the exit jumps there without coming back here.
                         self.jit.link(t, exit as u32, side);
-                        self.jit.stats.links += 1;
                         next = side;
                         continue;
                     }
@@ -74,7 +83,6 @@ impl Vm {
                     match self.jit.cache.lookup(slot.trace.get()) {
                         Some(n) if n != t && self.can_enter(n, base) => {
                             self.jit.link(t, exit as u32, n);
-                            self.jit.stats.links += 1;
                             next = n;
                             continue;
                         }
@@ -106,7 +114,10 @@ impl Vm {
     /// Calls trace `t`, which may jump on through linked traces, and applies
     /// the snapshot of the exit that came back; returns which trace took it
     /// and through which snapshot.
-    fn run_trace(&mut self, t: TraceId, base: usize) -> (TraceId, usize) {
+    ///
+    /// `None` when a root loop trace stopped at its entry for a checkpoint
+    /// (`backend::CHECKPOINT`; which one is in `JitState::checkpoint`).
+    fn run_trace(&mut self, t: TraceId, base: usize) -> Option<(TraceId, usize)> {
         self.jit.cache.touch(t);
         let entry = self.jit.cache.get(t).expect("live trace").code.entry;
         // SAFETY: `can_enter` checked that every slot any trace may touch is
@@ -117,6 +128,10 @@ impl Vm {
         let (serial, exit) = ((code >> 32) as u32, code as u32 as usize);
         let t = self.jit.serials[&serial];
         let rec = self.jit.cache.get(t).expect("live trace");
+        if exit as u32 == CHECKPOINT {
+            self.jit.checkpoint = Some((t, rec.header_pc));
+            return None;
+        }
         let snap = &rec.snaps[exit];
         let root = self.frames.len() - 1;
         match snap.frames.first() {
@@ -129,7 +144,7 @@ impl Vm {
             let pc = if k + 1 < n { snap.frames[k + 1].ret_pc } else { snap.pc };
             self.frames.push(Frame { func, base: base + f.base as usize, pc: pc as usize });
         }
-        (t, exit)
+        Some((t, exit))
     }
 
     /// Starts recording a side trace from exit `exit` of trace `t`; the

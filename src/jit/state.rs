@@ -106,8 +106,6 @@ pub struct TraceRecord {
     linked_from: Vec<(TraceId, u32)>,
     /// `entries()` when the code cache last looked (for LRU).
     pub seen_entries: u64,
-    /// Entries from the interpreter (not through links).
-    pub interp_entries: u64,
     /// Position of the `loop` instruction: a guard before it belongs to the
     /// peeled first iteration.
     pub loop_at: u32,
@@ -130,7 +128,11 @@ pub struct JitStats {
     /// Exits patched to jump straight into another trace (a side trace, or
     /// the trace of the loop header they reach): after the first crossing,
     /// which goes through `Vm::enter_trace`, the machine code does it alone.
-    pub links: u64,
+    /// (The report's `links` counts the crossings: entries not made by the
+    /// interpreter.)
+    pub patched_links: u64,
+    /// Traces entered from the interpreter (the other entries are links).
+    pub interp_entries: u64,
     /// Abort reason → count.
     pub abort_reasons: FxHashMap<String, u64>,
     /// One-time LLVM start-up, paid by the first trace (not in its compile time).
@@ -164,6 +166,9 @@ pub struct JitState {
     evictions: FxHashMap<(usize, u16), u32>,
     /// (proto address, loop id) → invalidations of that loop's traces.
     invalidations: FxHashMap<(usize, u16), u32>,
+    /// The root loop trace (and its header pc) that last stopped for a
+    /// checkpoint.
+    pub checkpoint: Option<(TraceId, usize)>,
     /// Live traces by serial number (exit codes name traces by serial).
     pub serials: FxHashMap<u32, TraceId>,
     /// The most slots above its base, and inlined frames, any trace's exits
@@ -192,6 +197,7 @@ impl JitState {
             evictions: FxHashMap::default(),
             invalidations: FxHashMap::default(),
             dependents: FxHashMap::default(),
+            checkpoint: None,
             serials: FxHashMap::default(),
             max_extent: 0,
             max_frames: 0,
@@ -324,7 +330,9 @@ impl JitState {
             }
             let counters: Counters = (0..=t.snaps.len()).map(|_| Cell::new(0)).collect();
             let links: Links = (0..t.snaps.len()).map(|_| Cell::new(0)).collect();
-            let l = backend::Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr() };
+            // Root loop traces stop for a look now and then (`discard_if_failing`).
+            let checkpoint = rec.side_of.is_none() && !rec.straight;
+            let l = backend::Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr(), checkpoint };
             // The boxes move into the trace's record below; their heap
             // memory, whose address the code keeps, does not move.
             linkage = Some((counters, links));
@@ -465,6 +473,7 @@ impl JitState {
         let Some(body) = self.cache.get(to).map(|t| t.code.body) else { return };
         let Some(f) = self.cache.get(from) else { return };
         f.link(e as usize, body);
+        self.stats.patched_links += 1;
         self.cache.get_mut(to).expect("live").linked_from.push((from, e));
     }
 
@@ -540,9 +549,8 @@ impl JitState {
     /// (a type changed for good, say), and a new recording will see what
     /// does. Returns whether it did.
     pub fn discard_if_failing(&mut self, id: TraceId) -> bool {
-        let Some(t) = self.cache.get_mut(id) else { return false };
-        t.interp_entries += 1;
-        if t.parent.is_some() || t.straight || t.entries() < DISCARD_AFTER || t.interp_entries % 64 != 0 {
+        let Some(t) = self.cache.get(id) else { return false };
+        if t.parent.is_some() || t.straight || t.entries() < DISCARD_AFTER {
             return false;
         }
         let early: u64 = (0..t.snaps.len()).filter(|&e| t.snaps[e].at < t.loop_at).map(|e| t.taken(e)).sum();
@@ -560,18 +568,25 @@ impl JitState {
         let sides = self.cache.iter().filter(|(_, t)| t.parent.is_some()).count();
         out.push_str(&format!(
             "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}, links {}, invalidated {}\n",
-            s.compiled, s.aborted, s.blacklisted, sides, s.links, s.invalidated
+            s.compiled,
+            s.aborted,
+            s.blacklisted,
+            sides,
+            self.cache.stats().hits.saturating_sub(s.interp_entries),
+            s.invalidated
         ));
         let c = &self.cache.stats();
         out.push_str(&format!(
-            "jit: cache hits {}, misses {}, hit rate {:.2}%, evictions {}, live traces {}, {} bytes of {}\n",
+            "jit: cache hits {}, misses {}, hit rate {:.2}%, evictions {}, live traces {}, {} bytes of {}, \
+             links patched {}\n",
             c.hits,
             c.misses,
             c.hit_rate(),
             c.evictions,
             self.cache.len(),
             self.cache.bytes(),
-            self.cache.limit
+            self.cache.limit,
+            s.patched_links
         ));
         let mut reasons: Vec<_> = s.abort_reasons.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
@@ -676,7 +691,6 @@ impl TraceRecord {
             links: linkage.1,
             linked_from: Vec::new(),
             seen_entries: 0,
-            interp_entries: 0,
             loop_at: trace.insts.iter().position(|i| i.op == Opcode::Loop).map_or(u32::MAX, |p| p as u32),
             last_used: 0,
             extent,
