@@ -18,9 +18,10 @@
 //! and, against the `--jit-stats` report of the JIT run:
 //!
 //! - `// jit: KEY OP N`, KEY one of `compiled`, `aborted`, `blacklisted` (the
-//!   summary line's counts), `entries`, `exits` (totals over all traces, side
-//!   traces included), `side` (side traces compiled: the summary line's
-//!   `side traces N`), `links`, `invalidated` (the summary line's), `evictions`
+//!   summary line's counts), `entries`, `exits` (totals over the traces still
+//!   live at the end, side traces included: the report lists no others),
+//!   `side` (live side traces: the summary line's `side traces N`), `links`,
+//!   `invalidated` (the summary line's), `evictions`
 //!   (the `jit: cache` line's), `side_depth` (the longest chain of live side
 //!   traces, each the side trace of the one before, from a root trace), OP
 //!   one of `>=`, `==`, `<=`. Every program needs at least one: a JIT scenario
