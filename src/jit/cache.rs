@@ -127,10 +127,21 @@ impl CodeCache {
     /// Adds a compiled trace, first evicting least recently used traces (and
     /// the side traces grown from them) until it fits. `keep` (the new
     /// trace's ancestors) are not evicted. Returns the new id and the
-    /// evicted traces, or `None` (dropping the record) when it cannot fit.
-    pub fn insert(&mut self, mut record: TraceRecord, keep: &[TraceId]) -> Option<(TraceId, Vec<TraceRecord>)> {
+    /// evicted traces; when it cannot fit, drops the record and returns the
+    /// traces evicted on the way as the error. The caller must unhook every
+    /// evicted trace (their link cells point into code about to be freed).
+    pub fn insert(
+        &mut self,
+        mut record: TraceRecord,
+        keep: &[TraceId],
+    ) -> Result<(TraceId, Vec<TraceRecord>), Vec<TraceRecord>> {
         let size = record.code.code_bytes();
         let mut evicted = Vec::new();
+        let kept: usize = keep.iter().filter_map(|&k| self.traces.get(k)).map(|t| t.code.code_bytes()).sum();
+        if kept + size > self.limit {
+            // Evicting everything else would not make room.
+            return Err(evicted);
+        }
         if self.bytes + size > self.limit {
             // Traces reached only through links never pass `touch`: count a
             // trace entered since the last look as used now.
@@ -156,12 +167,12 @@ impl CodeCache {
             }
         }
         if self.bytes + size > self.limit {
-            return None;
+            return Err(evicted);
         }
         self.clock += 1;
         record.last_used = self.clock;
         self.bytes += size;
-        Some((self.traces.insert(record), evicted))
+        Ok((self.traces.insert(record), evicted))
     }
 
     /// Removes `id` and every side trace grown from it (their only way in

@@ -378,8 +378,9 @@ impl JitState {
             p = self.cache.get(pt).and_then(|t| t.parent);
         }
         let (id, evicted) = match self.cache.insert(record, &keep) {
-            Some(x) => x,
-            None => {
+            Ok(x) => x,
+            Err(evicted) => {
+                self.unhook_evicted(evicted);
                 let why = "trace larger than the code cache";
                 match rec.side_of {
                     Some((p, e)) => self.abort_side(p, e, why, where_),
@@ -393,11 +394,7 @@ impl JitState {
         let t = self.cache.get(id).expect("just inserted");
         self.max_extent = self.max_extent.max(t.extent);
         self.max_frames = self.max_frames.max(t.max_frames);
-        for t in evicted {
-            self.log(&format!("evict {}", t.name));
-            self.forget(&t);
-            self.count_eviction(&t);
-        }
+        self.unhook_evicted(evicted);
         for d in self.cache.get(id).expect("just inserted").deps.clone() {
             self.dependents.entry(d).or_default().push(id);
             if let Dep::Global(g) = d {
@@ -420,6 +417,14 @@ impl JitState {
         }
         self.stats.compiled += 1;
         self.log(&format!("compiled {where_} ({} IR instructions)", trace.len()));
+    }
+
+    fn unhook_evicted(&mut self, evicted: Vec<TraceRecord>) {
+        for t in evicted {
+            self.log(&format!("evict {}", t.name));
+            self.forget(&t);
+            self.count_eviction(&t);
+        }
     }
 
     /// A cache too small for the working set would evict and recompile the
