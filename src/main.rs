@@ -114,7 +114,13 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
         },
-        (None, None) => return repl(&mut vm),
+        (None, None) => {
+            let code = repl(&mut vm);
+            if cli.jit_stats {
+                eprint!("{}", vm.jit_report());
+            }
+            return code;
+        }
     };
 
     if cli.dump == Some(Dump::Bytecode) {
