@@ -148,8 +148,10 @@ const TOO_SHORT: &str = "function trace too short to pay for its entry";
 /// Evictions of one loop's root trace before the loop is blacklisted.
 const MAX_EVICTIONS: u32 = 8;
 /// Invalidations caused by one global before traces stop treating it as a
-/// constant.
-const MAX_GLOBAL_CHANGES: u32 = 4;
+/// constant: fewer than `MAX_INVALIDATIONS`, so a loop invalidated by one
+/// restless global gets recorded once more, loading it, before it would be
+/// blacklisted.
+const MAX_GLOBAL_CHANGES: u32 = 3;
 /// A root loop trace is discarded when, after this many entries, nearly all
 /// of them left before reaching the loop.
 const DISCARD_AFTER: u64 = 1000;
