@@ -60,12 +60,17 @@
 //! division by constants is expanded (`expand_const_divs`), then MCJIT
 //! generates code with FastISel and the greedy register allocator
 //! (`CODEGEN_FLAGS`, set once per process). Only `compile_keeping_ir` (for
-//! `--dump=llvm|asm`) also writes the optimised module out as bitcode. Measured on a busy 2-core EPYC
-//! VM (`compile_time` test, debug and release alike): median about 3 ms for an
-//! 8-instruction loop and 10-11 ms for a 112-instruction trace with 31 guards
-//! and 8 divisions by constants (about 9.5 ms without the divisions). Two
-//! thirds of it is LLVM's code generator, of which ~2.5 ms is a fixed cost per
-//! execution engine (pass pipeline set-up, subtarget tables).
+//! `--dump=llvm|asm`) also writes the optimised module out as bitcode.
+//!
+//! Measured on a busy 2-core EPYC VM (release build): the `compile_time`
+//! test's 8-instruction loop takes about 3 ms and its 112-instruction traces
+//! (31 guards, 8 divisions by constants, little for exits to share) about
+//! 10 ms; nbody's 170-instruction main trace (43 exits) about 14 ms in a real
+//! run: 0.9 ms lowering and verifying, 2.4 ms IR passes, 10 ms code
+//! generation. About 3 ms of code generation is paid per execution engine
+//! whatever the trace (building the code generator's pass pipeline, subtarget
+//! tables, object emission and loading); the rest grows with the machine
+//! code, over half of which is still exit paths after `ExitTree`'s sharing.
 //!
 //! # Ownership
 //!
