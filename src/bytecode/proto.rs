@@ -56,7 +56,7 @@ impl Proto {
 /// JIT state of a loop header or a function entry, counted down by the
 /// interpreter on every arrival. The fast path is one decrement and one
 /// test; everything else happens when the countdown reaches zero
-/// (`Vm::loop_hot`, `Vm::entry_hot`).
+/// (`Vm::hot`).
 #[derive(Debug, Default)]
 pub struct HotSlot {
     /// Arrivals left before the slow path runs. Starts at 0, so the first

@@ -261,7 +261,7 @@ impl Vm {
                 if !RECORD {
                     let left = proto.entry.countdown.get() - 1;
                     proto.entry.countdown.set(left);
-                    if left <= 0 && self.entry_hot(proto, frame.base) {
+                    if left <= 0 && self.hot(proto, FUNC_ENTRY, 0, frame.base) {
                         // Recording started, or a trace ran: restart from `self.frames`.
                         self.stats.instructions += icount;
                         return Ok(Flow::Switch);
@@ -516,7 +516,7 @@ impl Vm {
                     // Every allocating instruction is a safe point of its own, so
                     // a loop header need not be one. The rare work a header owes
                     // (polling a budget or interrupt, the JIT) waits behind one
-                    // countdown: a polling VM keeps it at 1 (`Vm::loop_hot`).
+                    // countdown: a polling VM keeps it at 1 (`Vm::hot`).
                     #[cfg(feature = "loop-counters")]
                     if !RECORD {
                         // SAFETY: the compiler numbers loops densely below `loops.len()`.
@@ -765,7 +765,7 @@ impl Vm {
 impl Vm {
     /// Everything a loop header does when its countdown runs out, kept out
     /// of `run` so the interpreter's hot code stays small: polls a budget or
-    /// interrupt, then `loop_hot`. The innermost frame's pc is the
+    /// interrupt, then `hot`. The innermost frame's pc is the
     /// instruction after the header; `icount` is the instructions `run` has
     /// executed but not yet added to the statistics.
     #[cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
@@ -776,7 +776,7 @@ impl Vm {
             self.poll(icount)?;
         }
         let header_pc = self.frames.last().expect("frame").pc - 1;
-        Ok(self.loop_hot(proto, id, header_pc, base))
+        Ok(self.hot(proto, id, header_pc, base))
     }
 
     /// Stops the script if its instruction budget is spent or the host's
@@ -798,19 +798,22 @@ impl Vm {
         Ok(())
     }
 
-    /// The slow path of the loop profiler: the countdown of loop `id` reached
-    /// zero. Starts a recording, runs the attached trace, or parks the counter
-    /// when the JIT is off or the loop is blacklisted. Returns whether the
+    /// The slow path of the profiler: the countdown of hot slot `id` of
+    /// `proto` (a loop, whose `Loop` instruction is at `header_pc`, or
+    /// `FUNC_ENTRY` on a call whose frame was just pushed) reached zero.
+    /// Starts a recording, runs the attached trace, or parks the counter
+    /// when the JIT is off or the slot is blacklisted. Returns whether the
     /// dispatch loop must restart from `self.frames` (a recording started, or
     /// a trace ran).
     #[cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
     #[cold]
     #[inline(never)]
-    fn loop_hot(&mut self, proto: &Proto, id: u16, header_pc: usize, base: usize) -> bool {
-        let slot = &proto.loops[id as usize];
+    fn hot(&mut self, proto: &Proto, id: u16, header_pc: usize, base: usize) -> bool {
+        let slot = proto.hot_slot(id);
         if !self.jit.settings.enabled || slot.blacklisted.get() {
-            // Park the counter; a polling VM comes back on every arrival.
-            slot.countdown.set(if self.polls() { 1 } else { i32::MAX });
+            // Park the counter; a polling VM comes back to every loop header
+            // (calls poll on their own).
+            slot.countdown.set(if self.polls() && id != FUNC_ENTRY { 1 } else { i32::MAX });
             return false;
         }
         if slot.trace.get().is_some() {
@@ -827,6 +830,8 @@ impl Vm {
             slot.trace.set(None);
             slot.armed.set(false);
         }
+        let threshold = if id == FUNC_ENTRY { self.jit.settings.hot_func } else { self.jit.settings.hot_loop };
+        let threshold = threshold.min(i32::MAX as u32) as i32;
         if slot.armed.get() {
             self.jit.cache.miss();
             let rec = Recorder::new(
@@ -841,59 +846,10 @@ impl Vm {
             let where_ = rec_where(&rec);
             self.jit.start_recording(rec, &where_);
             // If the recording fails, count a full threshold again.
-            slot.countdown.set(self.jit.settings.hot_loop as i32);
-            return true;
-        }
-        // First arrival: start counting towards the threshold.
-        slot.armed.set(true);
-        slot.countdown.set(self.jit.settings.hot_loop.min(i32::MAX as u32) as i32);
-        false
-    }
-}
-
-impl Vm {
-    /// The slow path of the entry profiler: the countdown of `proto`'s entry
-    /// reached zero on a call whose frame (registers at `base`) was just
-    /// pushed, at pc 0. Like `loop_hot`, with a function-entry trace
-    /// (`FUNC_ENTRY`) in place of a loop trace.
-    #[cfg_attr(not(feature = "loop-counters"), allow(dead_code))]
-    #[cold]
-    #[inline(never)]
-    fn entry_hot(&mut self, proto: &Proto, base: usize) -> bool {
-        let slot = &proto.entry;
-        if !self.jit.settings.enabled || slot.blacklisted.get() {
-            slot.countdown.set(i32::MAX);
-            return false;
-        }
-        if slot.trace.get().is_some() {
-            if let Some(t) = self.jit.cache.lookup(slot.trace.get()) {
-                slot.countdown.set(1);
-                if !self.can_enter(t, base) {
-                    return false;
-                }
-                self.enter_trace(t, base);
-                return true;
-            }
-            slot.trace.set(None);
-            slot.armed.set(false);
-        }
-        let threshold = self.jit.settings.hot_func.min(i32::MAX as u32) as i32;
-        if slot.armed.get() {
-            self.jit.cache.miss();
-            let rec = Recorder::new(
-                proto as *const Proto,
-                FUNC_ENTRY,
-                0,
-                base,
-                self.frames.len(),
-                self.jit.settings.max_trace,
-                self.globals.as_ptr() as u64,
-            );
-            let where_ = rec_where(&rec);
-            self.jit.start_recording(rec, &where_);
             slot.countdown.set(threshold);
             return true;
         }
+        // First arrival: start counting towards the threshold.
         slot.armed.set(true);
         slot.countdown.set(threshold);
         false
