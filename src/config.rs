@@ -23,6 +23,11 @@ pub struct Config {
     pub jit_verbose: bool,
     /// Print each trace's IR / LLVM IR / assembly to stderr as it is compiled.
     pub jit_dump: DumpFlags,
+    /// Compile traces on a thread of their own while the interpreter goes on
+    /// running the loop (on by default; off: `--jit-sync`). Off, a trace is
+    /// compiled and attached the moment its recording ends, so runs are
+    /// repeatable to the last statistic. Dumps always compile synchronously.
+    pub jit_background: bool,
     /// Heap limit in bytes; exceeding it is the runtime error `memory limit exceeded`.
     pub mem_limit: usize,
     /// Stop with an error after this many executed instructions (checked at
@@ -43,6 +48,7 @@ impl Default for Config {
             max_trace: 2000,
             jit_verbose: false,
             jit_dump: DumpFlags::default(),
+            jit_background: true,
             mem_limit: 4 << 30,
             instruction_budget: None,
             jit_cache: 64 << 20,

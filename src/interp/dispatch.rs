@@ -809,6 +809,10 @@ impl Vm {
     #[cold]
     #[inline(never)]
     fn hot(&mut self, proto: &Proto, id: u16, header_pc: usize, base: usize) -> bool {
+        if self.jit.compiling_any() {
+            // No trace runs now: a good moment to attach finished ones.
+            self.jit.install_finished();
+        }
         let slot = proto.hot_slot(id);
         if !self.jit.settings.enabled || slot.blacklisted.get() {
             // Park the counter; a polling VM comes back to every loop header
@@ -829,6 +833,14 @@ impl Vm {
             // Evicted or invalidated: count towards a new trace.
             slot.trace.set(None);
             slot.armed.set(false);
+        }
+        if self.jit.compiling_any() {
+            // Its trace, or another that may be its inner loop's, is on the
+            // compile thread: look again a little later. (Recording an outer
+            // loop before its inner loop's trace is attached would abort, or
+            // worse, record some other path through the nest.)
+            slot.countdown.set(COMPILE_POLL);
+            return false;
         }
         let threshold = if id == FUNC_ENTRY { self.jit.settings.hot_func } else { self.jit.settings.hot_loop };
         let threshold = threshold.min(i32::MAX as u32) as i32;
@@ -855,6 +867,10 @@ impl Vm {
         false
     }
 }
+
+/// Arrivals at a slot whose trace is compiling between looks at whether it
+/// is ready: a look is cheap, and a trace takes milliseconds to compile.
+const COMPILE_POLL: i32 = 32;
 
 /// How `run` ended.
 enum Flow {

@@ -211,6 +211,14 @@ impl Drop for CompiledTrace {
     }
 }
 
+// SAFETY: a `CompiledTrace` is the only owner of its LLVM context, engine,
+// module and memory manager: the inkwell wrappers that shared the engine's
+// reference count (the module's) died in `build`, and `MappedBytes` is
+// atomic. LLVM objects of different contexts may be used on different
+// threads, so the whole can move to another thread (the compile thread
+// hands it to the VM's); it is never used from two threads at once.
+unsafe impl Send for CompiledTrace {}
+
 impl std::fmt::Debug for CompiledTrace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CompiledTrace").field("name", &self.name).field("entry", &(self.entry as *const ())).finish()

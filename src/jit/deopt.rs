@@ -104,7 +104,7 @@ impl Vm {
                 return;
             }
             let hot = taken >= self.jit.settings.hot_exit as u64 && taken >= state.retry_at;
-            if state.side.is_none() && !state.blacklisted && hot {
+            if state.side.is_none() && !state.blacklisted && !state.compiling && hot {
                 self.start_side_trace(t, exit as u32, base);
             }
             return;

@@ -1,6 +1,6 @@
 //! The trace JIT. The loop profiler is the interpreter's `Loop` instruction
 //! counting into `bytecode::proto::HotSlot`; here are the recorder (one loop
-//! iteration → trace IR, `recorder`), the LLVM back end (`backend`) with the
+//! iteration → trace IR, `recorder`), the LLVM back end (`backend`), run on a compile thread (`compiler`), with the
 //! value/object layout it relies on (`layout`) and the memory its machine
 //! code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), the
 //! code cache (`cache`), and the JIT's state and statistics (`state`).
@@ -12,6 +12,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod compiler;
 pub mod deopt;
 pub mod layout;
 pub mod memory;

@@ -5,8 +5,6 @@
 //! blacklisting); must not interpret.
 
 use std::cell::Cell;
-use std::time::Instant;
-
 use rustc_hash::FxHashMap;
 use vela_ir::{Opcode, Snapshot, Trace};
 
@@ -14,6 +12,7 @@ use bitvec::vec::BitVec;
 
 use super::backend::{self, CompiledTrace, Counters, Links};
 use super::cache::{CacheStats, CodeCache, TraceId};
+use super::compiler::{Compiler, Done, Job};
 use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
 use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
 use crate::bytecode::Proto;
@@ -46,6 +45,8 @@ pub struct JitSettings {
     pub cache_bytes: usize,
     pub verbose: bool,
     pub dump: DumpFlags,
+    /// Compile on a thread of its own while the interpreter goes on.
+    pub background: bool,
 }
 
 /// One exit (snapshot) of a compiled trace.
@@ -60,6 +61,8 @@ pub struct ExitState {
     /// Times taken (`TraceRecord::taken`) at which a side trace may be
     /// recorded (again).
     pub retry_at: u64,
+    /// A side trace from here is being compiled.
+    pub compiling: bool,
 }
 
 /// What a trace assumed beyond its guards: when one of these changes, the
@@ -70,6 +73,28 @@ pub enum Dep {
     Global(u16),
     /// Struct `def`'s method `name` is the function the trace inlined.
     Method(u32, u16),
+}
+
+/// A trace handed to the compiler, with what attaching it will need.
+struct Pending {
+    /// The compiler job's id.
+    id: u64,
+    serial: u32,
+    name: String,
+    where_: String,
+    side_of: Option<(TraceId, u32)>,
+    root_proto: *const Proto,
+    loop_id: u16,
+    header_pc: usize,
+    link: Option<u16>,
+    straight: bool,
+    deps: Vec<Dep>,
+    /// Heap objects the code will refer to by address: GC roots meanwhile.
+    roots: Vec<Value>,
+    /// The cells whose addresses the code bakes in.
+    linkage: Option<(Counters, Links)>,
+    /// One of `deps` changed while it compiled: drop it when it is done.
+    stale: bool,
 }
 
 /// One compiled trace.
@@ -137,6 +162,11 @@ pub struct JitStats {
     pub abort_reasons: FxHashMap<String, u64>,
     /// One-time LLVM start-up, paid by the first trace (not in its compile time).
     pub llvm_init_ms: Option<f64>,
+    /// Traces compiled on the compile thread (attached or not).
+    pub background: u64,
+    /// Compiled traces not attached because their parent, their loop or an
+    /// assumption went while they compiled.
+    pub dropped: u64,
     pub cache: CacheStats,
 }
 
@@ -185,6 +215,9 @@ pub struct JitState {
     /// Globals that changed too often to be treated as constants.
     volatile: BitVec,
     global_changes: FxHashMap<u16, u32>,
+    compiler: Compiler,
+    /// Traces in the compiler, oldest first.
+    pending: Vec<Pending>,
     pub stats: JitStats,
 }
 
@@ -206,6 +239,8 @@ impl JitState {
             watched: BitVec::new(),
             volatile: BitVec::new(),
             global_changes: FxHashMap::default(),
+            compiler: Compiler::new(settings.background && !dump_any(settings.dump)),
+            pending: Vec::new(),
             stats: JitStats::default(),
         }
     }
@@ -218,7 +253,11 @@ impl JitState {
 
     /// Every value compiled code or the recorder holds by address.
     pub fn roots(&self) -> impl Iterator<Item = &Value> {
-        self.cache.iter().flat_map(|(_, t)| t.roots.iter()).chain(self.recorder.iter().flat_map(|r| r.roots.iter()))
+        self.cache
+            .iter()
+            .flat_map(|(_, t)| t.roots.iter())
+            .chain(self.recorder.iter().flat_map(|r| r.roots.iter()))
+            .chain(self.pending.iter().flat_map(|p| p.roots.iter()))
     }
 
     /// The live trace `id`'s name, for messages.
@@ -284,16 +323,10 @@ impl JitState {
         !self.volatile.get(g as usize).is_some_and(|b| *b)
     }
 
-    /// Optimises and compiles a finished recording and attaches it to its
-    /// loop (a root trace) or to its parent's exit (a side trace).
+    /// Optimises a finished recording and hands it to the compiler; the
+    /// trace is attached (`install`) when its machine code is ready, which
+    /// in the synchronous mode is before this returns.
     pub fn finish(&mut self, rec: Box<Recorder>, slot: &HotSlot, where_: &str) {
-        if self.stats.llvm_init_ms.is_none() {
-            let t = Instant::now();
-            // An error here resurfaces from `compile` below and aborts the trace.
-            let _ = backend::warm_up();
-            self.stats.llvm_init_ms = Some(t.elapsed().as_secs_f64() * 1e3);
-        }
-        let started = Instant::now();
         let mut rec = *rec;
         let key = (rec.root_proto as usize, rec.loop_id);
         if let Some((p, _)) = rec.side_of {
@@ -303,7 +336,8 @@ impl JitState {
                 return;
             }
         }
-        let serial = self.serial + 1;
+        self.serial += 1;
+        let serial = self.serial;
         let name = match rec.side_of {
             Some((p, e)) => format!("trace{serial} (side of {} S{e}) {where_}", self.name_of(p)),
             None => format!("trace{serial} {where_}"),
@@ -321,8 +355,7 @@ impl JitState {
             eprintln!("---- {name} recorded\n{}", rec.trace);
         }
         let entry_trace = rec.loop_id == FUNC_ENTRY && rec.side_of.is_none();
-        let mut linkage = None;
-        let result = vela_ir::passes::optimize(rec.trace).and_then(|t| {
+        let optimized = vela_ir::passes::optimize(rec.trace).and_then(|t| {
             vela_ir::verify::verify(&t)?;
             let work = t.insts.iter().filter(|i| !i.op.is_const()).count();
             if entry_trace && work < MIN_ENTRY_TRACE {
@@ -330,21 +363,15 @@ impl JitState {
                 // a few instructions (recursive fib's base case ran 2x slower).
                 return Err(TOO_SHORT.to_string());
             }
-            let counters: Counters = (0..=t.snaps.len()).map(|_| Cell::new(0)).collect();
-            let links: Links = (0..t.snaps.len()).map(|_| Cell::new(0)).collect();
-            // Root loop traces stop for a look now and then (`discard_if_failing`).
-            let checkpoint = rec.side_of.is_none() && !rec.straight;
-            let l = backend::Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr(), checkpoint };
-            // The boxes move into the trace's record below; their heap
-            // memory, whose address the code keeps, does not move.
-            linkage = Some((counters, links));
-            let code = backend::compile_linked(&t, &name, Some(l), dump.llvm || dump.asm)?;
-            Ok((t, code))
+            Ok(t)
         });
-        let (trace, code) = match result {
-            Ok(x) => x,
+        let trace = match optimized {
+            Ok(t) => t,
             Err(why) => {
                 let why = if why == TOO_SHORT { why } else { format!("compile: {why}") };
+                if self.serial == serial {
+                    self.serial -= 1;
+                }
                 match rec.side_of {
                     Some((p, e)) => self.abort_side(p, e, &why, where_),
                     None => self.abort(key, &why, slot, where_),
@@ -352,6 +379,113 @@ impl JitState {
                 return;
             }
         };
+        let counters: Counters = (0..=trace.snaps.len()).map(|_| Cell::new(0)).collect();
+        let links: Links = (0..trace.snaps.len()).map(|_| Cell::new(0)).collect();
+        // Root loop traces stop for a look now and then (`discard_if_failing`).
+        let checkpoint = rec.side_of.is_none() && !rec.straight;
+        // The boxes move into the pending entry and then the trace's record;
+        // their heap memory, whose address the code keeps, does not move.
+        let linkage = backend::Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr(), checkpoint };
+        // What the trace assumes must be watched while it compiles, so that
+        // a change in the meantime is noticed (`pending_stale`).
+        for d in &rec.deps {
+            self.watch(*d);
+        }
+        if let Some((p, e)) = rec.side_of {
+            if let Some(parent) = self.cache.get_mut(p) {
+                parent.exits[e as usize].compiling = true;
+            }
+        }
+        let id = serial as u64;
+        self.pending.push(Pending {
+            id,
+            serial,
+            name: name.clone(),
+            where_: where_.to_string(),
+            side_of: rec.side_of,
+            root_proto: rec.root_proto,
+            loop_id: rec.loop_id,
+            header_pc: rec.header_pc,
+            link: rec.link,
+            straight: rec.straight,
+            deps: rec.deps,
+            roots: rec.roots,
+            linkage: Some((counters, links)),
+            stale: false,
+        });
+        self.compiler.submit(Job { id, trace, name, linkage, keep_ir: dump.llvm || dump.asm });
+        if !self.compiler.is_background() {
+            self.install_finished();
+        }
+    }
+
+    /// Whether compiled traces are waiting to be attached or are still
+    /// compiling.
+    #[inline]
+    pub fn compiling_any(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// Attaches every trace the compiler has finished since the last call.
+    /// Call only when no trace is running: attaching may evict traces.
+    pub fn install_finished(&mut self) {
+        while let Some(done) = self.compiler.finished() {
+            self.install(done);
+        }
+    }
+
+    /// Attaches a compiled trace to its loop (a root trace) or to its
+    /// parent's exit (a side trace), unless what it was recorded under has
+    /// changed while it compiled.
+    fn install(&mut self, done: Done) {
+        let Some(at) = self.pending.iter().position(|p| p.id == done.id) else { return };
+        let mut p = self.pending.swap_remove(at);
+        if let Some(ms) = done.llvm_init_ms {
+            self.stats.llvm_init_ms.get_or_insert(ms);
+        }
+        if self.compiler.is_background() {
+            self.stats.background += 1;
+        }
+        let where_ = p.where_.as_str();
+        let key = (p.root_proto as usize, p.loop_id);
+        // SAFETY: `Vm::protos` keeps every prototype the VM compiled alive
+        // as long as the VM (and with it this state) lives.
+        let slot = hot_slot(unsafe { &*p.root_proto }, p.loop_id);
+        if let Some((pt, e)) = p.side_of {
+            if let Some(parent) = self.cache.get_mut(pt) {
+                parent.exits[e as usize].compiling = false;
+            }
+        }
+        let code = match done.code {
+            Ok(code) => code,
+            Err(why) => {
+                let why = format!("compile: {why}");
+                match p.side_of {
+                    Some((pt, e)) => self.abort_side(pt, e, &why, where_),
+                    None => self.abort(key, &why, slot, where_),
+                }
+                return;
+            }
+        };
+        let trace = done.trace;
+        let gone = match p.side_of {
+            Some((pt, _)) => self.cache.get(pt).is_none().then_some("its parent is gone"),
+            None if slot.blacklisted.get() => Some("its loop was blacklisted"),
+            None => None,
+        };
+        if let Some(why) = p.stale.then_some("an assumption broke while it compiled").or(gone) {
+            self.stats.dropped += 1;
+            self.log(&format!("drop {}: {why}", p.name));
+            if p.side_of.is_none() && !slot.blacklisted.get() {
+                // Count towards a new recording under the new facts.
+                slot.trace.set(None);
+                slot.armed.set(false);
+                slot.countdown.set(0);
+            }
+            return;
+        }
+        let dump = self.settings.dump;
+        let name = std::mem::take(&mut p.name);
         if dump.ir {
             eprintln!("---- {name} optimised\n{trace}");
         }
@@ -361,54 +495,47 @@ impl JitState {
         if dump.asm {
             eprintln!("---- {name} asm\n{}", code.asm());
         }
-        let linkage = linkage.expect("made before compiling");
-        let mut record =
-            TraceRecord::new(name, code, &trace, linkage, rec.roots, started.elapsed().as_secs_f64() * 1e3);
-        record.serial = serial;
-        record.parent = rec.side_of;
-        record.root_proto = rec.root_proto;
-        record.loop_id = rec.loop_id;
-        record.header_pc = rec.header_pc;
-        record.link = rec.link;
-        record.straight = rec.straight;
-        record.deps = rec.deps;
+        let linkage = p.linkage.take().expect("made with the job");
+        let mut record = TraceRecord::new(name, code, &trace, linkage, std::mem::take(&mut p.roots), done.ms);
+        record.serial = p.serial;
+        record.parent = p.side_of;
+        record.root_proto = p.root_proto;
+        record.loop_id = p.loop_id;
+        record.header_pc = p.header_pc;
+        record.link = p.link;
+        record.straight = p.straight;
+        record.deps = std::mem::take(&mut p.deps);
         // A side trace's ancestors stay: it is reached only through them.
         let mut keep = Vec::new();
-        let mut p = rec.side_of;
-        while let Some((pt, _)) = p {
+        let mut up = p.side_of;
+        while let Some((pt, _)) = up {
             keep.push(pt);
-            p = self.cache.get(pt).and_then(|t| t.parent);
+            up = self.cache.get(pt).and_then(|t| t.parent);
         }
         let (id, evicted) = match self.cache.insert(record, &keep) {
             Ok(x) => x,
             Err(evicted) => {
                 self.unhook_evicted(evicted);
                 let why = "trace larger than the code cache";
-                match rec.side_of {
-                    Some((p, e)) => self.abort_side(p, e, why, where_),
+                match p.side_of {
+                    Some((pt, e)) => self.abort_side(pt, e, why, where_),
                     None => self.abort(key, why, slot, where_),
                 }
                 return;
             }
         };
-        self.serial = serial;
-        self.serials.insert(serial, id);
+        self.serials.insert(p.serial, id);
         let t = self.cache.get(id).expect("just inserted");
         self.max_extent = self.max_extent.max(t.extent);
         self.max_frames = self.max_frames.max(t.max_frames);
         self.unhook_evicted(evicted);
         for d in self.cache.get(id).expect("just inserted").deps.clone() {
             self.dependents.entry(d).or_default().push(id);
-            if let Dep::Global(g) = d {
-                if self.watched.len() <= g as usize {
-                    self.watched.resize(g as usize + 1, false);
-                }
-                self.watched.set(g as usize, true);
-            }
+            self.watch(d);
         }
-        match rec.side_of {
-            Some((p, e)) => {
-                if let Some(parent) = self.cache.get_mut(p) {
+        match p.side_of {
+            Some((pt, e)) => {
+                if let Some(parent) = self.cache.get_mut(pt) {
                     parent.exits[e as usize].side = Some(id);
                 }
             }
@@ -419,6 +546,16 @@ impl JitState {
         }
         self.stats.compiled += 1;
         self.log(&format!("compiled {where_} ({} IR instructions)", trace.len()));
+    }
+
+    /// Makes writes to what `d` names reach `global_written`.
+    fn watch(&mut self, d: Dep) {
+        if let Dep::Global(g) = d {
+            if self.watched.len() <= g as usize {
+                self.watched.resize(g as usize + 1, false);
+            }
+            self.watched.set(g as usize, true);
+        }
     }
 
     fn unhook_evicted(&mut self, evicted: Vec<TraceRecord>) {
@@ -514,6 +651,9 @@ impl JitState {
     }
 
     fn invalidate_dep(&mut self, dep: Dep, why: &str) {
+        for p in self.pending.iter_mut().filter(|p| p.deps.contains(&dep)) {
+            p.stale = true;
+        }
         let Some(ids) = self.dependents.remove(&dep) else { return };
         for id in ids {
             self.invalidate(id, why);
@@ -608,6 +748,14 @@ impl JitState {
                 times[times.len() / 2],
                 times[times.len() - 1],
                 s.llvm_init_ms.unwrap_or(0.0)
+            ));
+        }
+        if s.background > 0 || s.dropped > 0 || !self.pending.is_empty() {
+            out.push_str(&format!(
+                "jit: compiled in the background {}, dropped (changed while compiling) {}, still compiling {}\n",
+                s.background,
+                s.dropped,
+                self.pending.len()
             ));
         }
         let mut live: Vec<&TraceRecord> = self.cache.iter().map(|(_, t)| t).collect();
@@ -705,6 +853,11 @@ impl TraceRecord {
             compile_ms,
         }
     }
+}
+
+/// Dumps print as traces are made, in order: they compile on the VM's thread.
+fn dump_any(d: DumpFlags) -> bool {
+    d.ir || d.llvm || d.asm
 }
 
 /// `proto`'s profiling slot `id` (a loop, or `FUNC_ENTRY`).
