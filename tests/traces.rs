@@ -3,8 +3,12 @@
 //! the crate root in two modes,
 //!
 //! - `vela --jit=off [// flags: ...] traces/<name>.vela` (the interpreter), and
-//! - `vela --jit=on --hot-loop=2 --jit-stats [// flags: ...] traces/<name>.vela`
-//!   (loops are recorded on their second back-edge),
+//! - `vela --jit=on --hot-loop=2 --jit-sync --jit-stats [// flags: ...] traces/<name>.vela`
+//!   (loops are recorded on their second back-edge, and each trace is
+//!   compiled the moment its recording ends, so the report is repeatable),
+//! - `vela --jit=on --hot-loop=2 [// flags: ...] traces/<name>.vela` (traces
+//!   compile in the background, as by default: only the output is checked,
+//!   since when a trace gets attached depends on the machine's load),
 //!
 //! and is checked like a `tests/lang` program (the harness is shared, in
 //! `tests/common/mod.rs`):
@@ -12,7 +16,7 @@
 //! - `<name>.out`: the exact expected stdout (no file: stdout must be empty);
 //! - `// exit: N`, `// stderr: TEXT` (in order; none: stderr must be empty),
 //!   `// flags: A B ...`, with the runtime-error report checks of `tests/lang`;
-//! - both modes give the same stdout, stderr and exit status. The JIT mode's
+//! - all modes give the same stdout, stderr and exit status. The JIT mode's
 //!   `jit: ...` report lines are taken out of its stderr first;
 //!
 //! and, against the `--jit-stats` report of the JIT run:
@@ -54,7 +58,9 @@ const TRACES_DIR: &str = "traces";
 const OFF: &[&str] = &["--jit=off"];
 /// The JIT, eager, with its report. `--jit=on` so that `VELA_JIT=off` in the
 /// environment cannot silently turn these into interpreter runs.
-const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--jit-stats"];
+const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--jit-sync", "--jit-stats"];
+/// The JIT as it runs by default, compiling in the background.
+const BACKGROUND: &[&str] = &["--jit=on", "--hot-loop=2"];
 /// The JIT, eager, printing each trace's IR.
 const DUMP: &[&str] = &["--jit=on", "--hot-loop=2", "--dump=ir"];
 
@@ -370,7 +376,14 @@ fn run_program(root: &Path, prog: &Program) -> Vec<String> {
         failures.push(failure_report(&prog.rel, &jit_label, problems));
     }
 
-    failures.extend(compare_modes(&prog.rel, &[(off_label, off), (jit_label, jit)]));
+    let bg_label = mode_label(BACKGROUND);
+    let bg = run_vela(root, &command_line(BACKGROUND, &loaded.directives, &prog.rel));
+    let problems = check_run(&prog.rel, &loaded, &bg);
+    if !problems.is_empty() {
+        failures.push(failure_report(&prog.rel, &bg_label, problems));
+    }
+
+    failures.extend(compare_modes(&prog.rel, &[(off_label, off), (jit_label, jit), (bg_label, bg)]));
     failures
 }
 
@@ -410,14 +423,21 @@ fn traces() {
     }
     if !report.is_empty() {
         panic!(
-            "\n{report}\n{failed_programs} of {} JIT scenarios failed (modes [{}], [{}]){}\n",
+            "\n{report}\n{failed_programs} of {} JIT scenarios failed (modes [{}], [{}], [{}]){}\n",
             programs.len(),
             OFF.join(" "),
             JIT.join(" "),
+            BACKGROUND.join(" "),
             if orphans.is_empty() { String::new() } else { format!("; {} orphan .out files", orphans.len()) }
         );
     }
-    eprintln!("{} JIT scenarios passed in modes [{}], [{}]", programs.len(), OFF.join(" "), JIT.join(" "));
+    eprintln!(
+        "{} JIT scenarios passed in modes [{}], [{}], [{}]",
+        programs.len(),
+        OFF.join(" "),
+        JIT.join(" "),
+        BACKGROUND.join(" ")
+    );
 }
 
 // ---------------------------------------------------------------------------

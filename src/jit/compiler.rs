@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver, SendError, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -57,8 +57,6 @@ pub struct Compiler {
     /// Results not yet collected (the synchronous mode's, and any the
     /// worker sent while `finished` was draining).
     ready: VecDeque<Done>,
-    /// Jobs submitted and not yet returned by `finished`.
-    in_flight: usize,
     llvm_ready: bool,
 }
 
@@ -71,7 +69,7 @@ struct Worker {
 
 impl Compiler {
     pub fn new(background: bool) -> Compiler {
-        Compiler { background, worker: None, ready: VecDeque::new(), in_flight: 0, llvm_ready: false }
+        Compiler { background, worker: None, ready: VecDeque::new(), llvm_ready: false }
     }
 
     /// Whether jobs run on their own thread.
@@ -79,36 +77,26 @@ impl Compiler {
         self.background
     }
 
-    /// Jobs submitted whose results `finished` has not returned yet.
-    pub fn in_flight(&self) -> usize {
-        self.in_flight
-    }
-
     /// Compiles `job`: at once in the synchronous mode, else queued for the
     /// compile thread. Either way the result comes from `finished`.
     pub fn submit(&mut self, job: Job) {
-        self.in_flight += 1;
-        if self.background {
-            if self.worker.is_none() {
-                self.worker = Worker::spawn();
-            }
-            if let Some(w) = &self.worker {
-                match w.jobs.as_ref().map(|s| s.send(job)) {
-                    Some(Ok(())) => return,
-                    // The thread is gone (it cannot panic short of a bug in
-                    // LLVM); compile here from now on.
-                    Some(Err(e)) => {
-                        self.background = false;
-                        let done = compile(e.0, &mut self.llvm_ready);
-                        self.ready.push_back(done);
-                        return;
-                    }
-                    None => unreachable!("the sender lives as long as the worker"),
-                }
-            }
+        if self.background && self.worker.is_none() {
+            self.worker = Worker::spawn();
             // No thread could be started: compile here from now on.
-            self.background = false;
+            self.background = self.worker.is_some();
         }
+        let job = match self.worker.as_ref().and_then(|w| w.jobs.as_ref()) {
+            Some(queue) if self.background => match queue.send(job) {
+                Ok(()) => return,
+                // The thread is gone (short of a bug in LLVM it cannot
+                // panic): compile here from now on.
+                Err(SendError(job)) => {
+                    self.background = false;
+                    job
+                }
+            },
+            _ => job,
+        };
         let done = compile(job, &mut self.llvm_ready);
         self.ready.push_back(done);
     }
@@ -122,9 +110,7 @@ impl Compiler {
                 }
             }
         }
-        let d = self.ready.pop_front()?;
-        self.in_flight -= 1;
-        Some(d)
+        self.ready.pop_front()
     }
 }
 

@@ -4,8 +4,8 @@
 //! discarded, and keeps the per-loop bookkeeping (abort counts,
 //! blacklisting); must not interpret.
 
-use std::cell::Cell;
 use rustc_hash::FxHashMap;
+use std::cell::Cell;
 use vela_ir::{Opcode, Snapshot, Trace};
 
 use bitvec::vec::BitVec;

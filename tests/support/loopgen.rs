@@ -2490,7 +2490,6 @@ pub fn run_vela(vela: &Path, flags: &[&str], file: &Path, timeout: Duration) -> 
 }
 
 pub const INTERP_FLAGS: &[&str] = &["--jit=off"];
-/// The JIT run's flags (`--jit-stats` is always added).
 /// The JIT runs' flags (`--jit-stats` is always added). Program seed `S`
 /// runs in mode `S % JIT_MODES.len()`, so every mode gets a share of the
 /// programs at the cost of one JIT run each, and a seed always reruns in the
@@ -2498,8 +2497,13 @@ pub const INTERP_FLAGS: &[&str] = &["--jit=off"];
 /// second mode; the third also keeps the code cache small enough that traces
 /// are evicted and recorded again (32 KiB: with 16 KiB nearly every program
 /// thrashes, and the mode costs twice the others for less running code).
-pub const JIT_MODES: &[&[&str]] =
-    &[&["--hot-loop=2"], &["--hot-loop=2", "--hot-exit=2"], &["--hot-loop=2", "--hot-exit=2", "--jit-cache=32768"]];
+/// The first mode compiles in the background, as by default; the others
+/// compile synchronously, so a failing seed replays exactly.
+pub const JIT_MODES: &[&[&str]] = &[
+    &["--hot-loop=2"],
+    &["--hot-loop=2", "--hot-exit=2", "--jit-sync"],
+    &["--hot-loop=2", "--hot-exit=2", "--jit-cache=32768", "--jit-sync"],
+];
 
 /// The flags of the JIT run of program `seed` among `modes` (not empty).
 pub fn mode_of(modes: &[Vec<String>], seed: u64) -> &[String] {

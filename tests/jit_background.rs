@@ -1,0 +1,100 @@
+//! Compiling traces on the background thread (the default): the interpreter
+//! goes on while LLVM works, a finished trace is attached at the next loop
+//! header or call that looks, a trace whose assumptions broke while it
+//! compiled is dropped, not attached, and a VM can be dropped with a compile
+//! in flight. `traces/` runs every scenario in this mode too, but checks only
+//! its output there: when a trace gets attached depends on the machine.
+
+use vela::{Config, Value, Vm};
+
+fn vm() -> Vm {
+    let config = Config { jit: true, hot_loop: 2, ..Config::default() };
+    assert!(config.jit_background, "compiling in the background is the default");
+    Vm::new(config)
+}
+
+fn int_global(vm: &Vm, name: &str) -> i64 {
+    match vm.global(name) {
+        Some(Value::Int(v)) => v,
+        other => panic!("`{name}` is {other:?}"),
+    }
+}
+
+/// The entries of the report's trace lines, summed.
+fn trace_entries(report: &str) -> u64 {
+    report
+        .lines()
+        .filter(|l| l.starts_with("jit: trace"))
+        .filter_map(|l| l.split("entries ").nth(1)?.split(',').next()?.trim().parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_trace_compiled_in_the_background_is_attached_and_runs() {
+    let mut vm = vm();
+    // Millions of iterations: the interpreter is still in the loop long after
+    // the trace has compiled (a few milliseconds), however loaded the machine.
+    let src = "fn f() {\n let t = 0\n for i in 0..3000000 { if i % 3 == 0 { t += i } else { t -= 1 } }\n return t\n}\n\
+               let total = f()\n";
+    vm.run_source(src, "<bg>").expect("runs");
+    let expected: i64 = (0..3_000_000i64).map(|i| if i % 3 == 0 { i } else { -1 }).sum();
+    assert_eq!(int_global(&vm, "total"), expected);
+    let stats = vm.jit_stats();
+    let report = vm.jit_report();
+    assert!(stats.background >= 1, "nothing compiled in the background:\n{report}");
+    assert!(stats.compiled >= 1, "no trace attached:\n{report}");
+    assert!(trace_entries(&report) > 0, "the attached trace never ran:\n{report}");
+    assert!(report.contains("jit: compiled in the background"), "{report}");
+}
+
+#[test]
+fn a_trace_whose_global_changed_while_it_compiled_is_dropped() {
+    let mut vm = vm();
+    // `run`'s loop is recorded on its second back-edge with `k` = 5 baked in;
+    // `k` changes microseconds later, long before LLVM is done. The trace
+    // must not be attached, and the loop is recorded again with `k` = 7.
+    let src = "let k = 5\n\
+               fn run() {\n let t = 0\n for i in 0..10 { t += k }\n return t\n}\n\
+               fn many() {\n let b = 0\n for j in 0..200000 { b += run() }\n return b\n}\n\
+               let a = run()\n\
+               k = 7\n\
+               let b = many()\n";
+    vm.run_source(src, "<stale>").expect("runs");
+    assert_eq!(int_global(&vm, "a"), 50);
+    assert_eq!(int_global(&vm, "b"), 200_000 * 70);
+    let stats = vm.jit_stats();
+    let report = vm.jit_report();
+    assert!(stats.dropped >= 1, "the stale trace was not dropped:\n{report}");
+    assert!(stats.compiled >= 1, "the loop was not compiled again:\n{report}");
+}
+
+#[test]
+fn a_vm_dropped_while_compiling_waits_for_the_compile_thread() {
+    let mut in_flight = 0;
+    for round in 0..10 {
+        let mut vm = vm();
+        // Ends right after the recordings are handed to the compiler.
+        let src = "fn f() {\n let s = 0\n for i in 0..4 { for j in 0..4 { s += i * j } }\n return s\n}\nlet s = f()\n";
+        vm.run_source(src, "<drop>").expect("runs");
+        assert_eq!(int_global(&vm, "s"), 36, "round {round}");
+        let report = vm.jit_report();
+        in_flight += (report.contains("still compiling") && !report.contains("still compiling 0")) as u32;
+        drop(vm);
+    }
+    // The program ends microseconds after handing its traces over; LLVM
+    // takes milliseconds, so the drops above did find compiles in flight.
+    assert!(in_flight > 0, "no VM was dropped with a compile in flight");
+}
+
+#[test]
+fn synchronous_mode_attaches_before_the_loop_goes_on() {
+    let mut vm = Vm::new(Config { jit: true, hot_loop: 2, jit_background: false, ..Config::default() });
+    let src = "fn f() {\n let s = 0\n for i in 0..100 { s += i }\n return s\n}\nlet s = f()\n";
+    vm.run_source(src, "<sync>").expect("runs");
+    assert_eq!(int_global(&vm, "s"), 4950);
+    let stats = vm.jit_stats();
+    assert_eq!(stats.compiled, 1, "{}", vm.jit_report());
+    assert_eq!(stats.background, 0, "{}", vm.jit_report());
+    // Attached at once: every iteration after the recorded one ran native.
+    assert!(trace_entries(&vm.jit_report()) >= 1, "{}", vm.jit_report());
+}
