@@ -24,9 +24,12 @@ pub struct Config {
     /// Print each trace's IR / LLVM IR / assembly to stderr as it is compiled.
     pub jit_dump: DumpFlags,
     /// Compile traces on a thread of their own while the interpreter goes on
-    /// running the loop (on by default; off: `--jit-sync`). Off, a trace is
+    /// running the loop (`--jit-background`). Off (the default), a trace is
     /// compiled and attached the moment its recording ends, so runs are
-    /// repeatable to the last statistic. Dumps always compile synchronously.
+    /// repeatable to the last statistic. Off is also faster on this suite:
+    /// the interpreter gains little while it waits (a native loop is 5-10x
+    /// faster), and on a loaded 2-core machine the extra thread cost 10-40%
+    /// (docs/architecture.md). Dumps always compile synchronously.
     pub jit_background: bool,
     /// Heap limit in bytes; exceeding it is the runtime error `memory limit exceeded`.
     pub mem_limit: usize,
@@ -48,7 +51,7 @@ impl Default for Config {
             max_trace: 2000,
             jit_verbose: false,
             jit_dump: DumpFlags::default(),
-            jit_background: true,
+            jit_background: false,
             mem_limit: 4 << 30,
             instruction_budget: None,
             jit_cache: 64 << 20,

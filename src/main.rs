@@ -59,9 +59,9 @@ struct Cli {
     /// Log trace starts, aborts (with reasons) and blacklisting to stderr.
     #[arg(long)]
     jit_verbose: bool,
-    /// Compile traces on the running thread, not in the background (repeatable statistics).
+    /// Compile traces on a background thread while the interpreter goes on (statistics then vary run to run).
     #[arg(long)]
-    jit_sync: bool,
+    jit_background: bool,
     /// After running, report traces compiled/aborted/blacklisted, exits and compile times to stderr.
     #[arg(long)]
     jit_stats: bool,
@@ -100,7 +100,7 @@ fn main() -> ExitCode {
         config.max_trace = n;
     }
     config.jit_verbose = cli.jit_verbose;
-    config.jit_background = !cli.jit_sync;
+    config.jit_background = cli.jit_background;
     config.jit_dump.ir = cli.dump == Some(Dump::Ir);
     config.jit_dump.llvm = cli.dump == Some(Dump::Llvm);
     config.jit_dump.asm = cli.dump == Some(Dump::Asm);

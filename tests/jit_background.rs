@@ -1,4 +1,4 @@
-//! Compiling traces on the background thread (the default): the interpreter
+//! Compiling traces on a background thread (`Config::jit_background`): the interpreter
 //! goes on while LLVM works, a finished trace is attached at the next loop
 //! header or call that looks, a trace whose assumptions broke while it
 //! compiled is dropped, not attached, and a VM can be dropped with a compile
@@ -8,9 +8,7 @@
 use vela::{Config, Value, Vm};
 
 fn vm() -> Vm {
-    let config = Config { jit: true, hot_loop: 2, ..Config::default() };
-    assert!(config.jit_background, "compiling in the background is the default");
-    Vm::new(config)
+    Vm::new(Config { jit: true, hot_loop: 2, jit_background: true, ..Config::default() })
 }
 
 fn int_global(vm: &Vm, name: &str) -> i64 {
@@ -87,8 +85,8 @@ fn a_vm_dropped_while_compiling_waits_for_the_compile_thread() {
 }
 
 #[test]
-fn synchronous_mode_attaches_before_the_loop_goes_on() {
-    let mut vm = Vm::new(Config { jit: true, hot_loop: 2, jit_background: false, ..Config::default() });
+fn the_default_synchronous_mode_attaches_before_the_loop_goes_on() {
+    let mut vm = Vm::new(Config { jit: true, hot_loop: 2, ..Config::default() });
     let src = "fn f() {\n let s = 0\n for i in 0..100 { s += i }\n return s\n}\nlet s = f()\n";
     vm.run_source(src, "<sync>").expect("runs");
     assert_eq!(int_global(&vm, "s"), 4950);

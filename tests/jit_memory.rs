@@ -37,8 +37,7 @@ fn jit_memory_is_returned() {
     assert_eq!(memory::live_bytes(), before);
 
     // The same through a VM: its traces are freed when it is dropped.
-    // Synchronous compiles, so the traces are attached before the loops end.
-    let config = Config { jit: true, hot_loop: 2, jit_background: false, ..Config::default() };
+    let config = Config { jit: true, hot_loop: 2, ..Config::default() };
     let mut vm = Vm::new(config);
     // In functions: the JIT does not trace loops that assign globals.
     let src = "fn ints() {\n let s = 0\n for i in 0..100000 { s = s + i % 7 }\n return s\n}\n\
@@ -56,7 +55,7 @@ fn jit_memory_is_returned() {
     // thread's hands, or finished and never collected, when the VM goes:
     // their memory goes too (dropping the VM joins the thread).
     for round in 0..5 {
-        let mut vm = Vm::new(Config { jit: true, hot_loop: 2, ..Config::default() });
+        let mut vm = Vm::new(Config { jit: true, hot_loop: 2, jit_background: true, ..Config::default() });
         vm.run_source(src, "jit_memory.vela").expect("runs");
         drop(vm);
         assert_eq!(memory::live_bytes(), before, "round {round}");

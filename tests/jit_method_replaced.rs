@@ -17,10 +17,7 @@ const CHUNKS: &[&str] = &[
 ];
 
 fn run_chunks(jit: bool) -> (Vec<i64>, Vm) {
-    // Synchronous compiles: each chunk's trace is attached before the next
-    // chunk replaces the method (in the background it could still be compiling,
-    // and would be dropped instead of invalidated).
-    let mut vm = Vm::new(Config { jit, hot_loop: 2, jit_background: false, ..Config::default() });
+    let mut vm = Vm::new(Config { jit, hot_loop: 2, ..Config::default() });
     let mut results = Vec::new();
     for (k, chunk) in CHUNKS.iter().enumerate() {
         vm.run_source(chunk, &format!("<chunk {k}>")).unwrap_or_else(|e| panic!("chunk {k}: {e:?}"));

@@ -46,13 +46,9 @@ const MODES: &[&[&str]] = &[&["--jit=off"], &["--hot-loop=2"]];
 /// multi-loop programs to evict traces. Both only change what happens once a
 /// trace exists, and traces start only at loop headers, so a program without
 /// a loop would run exactly as under `--hot-loop=2` (three quarters of the
-/// programs: running them again would nearly double the test's time). They
-/// compile synchronously, so a failure replays exactly; `--hot-loop=2` above
-/// compiles in the background, as by default.
-const LOOP_MODES: &[&[&str]] = &[
-    &["--hot-loop=2", "--hot-exit=2", "--jit-sync"],
-    &["--hot-loop=2", "--hot-exit=2", "--jit-cache=16384", "--jit-sync"],
-];
+/// programs: running them again would nearly double the test's time).
+const LOOP_MODES: &[&[&str]] =
+    &[&["--hot-loop=2", "--hot-exit=2"], &["--hot-loop=2", "--hot-exit=2", "--jit-cache=16384"]];
 
 /// Whether `source` may hold a loop: some word of it is `for`, `while` or
 /// `loop` (in a comment or a string too, which only costs extra runs).

@@ -3,11 +3,11 @@
 //! the crate root in two modes,
 //!
 //! - `vela --jit=off [// flags: ...] traces/<name>.vela` (the interpreter), and
-//! - `vela --jit=on --hot-loop=2 --jit-sync --jit-stats [// flags: ...] traces/<name>.vela`
+//! - `vela --jit=on --hot-loop=2 --jit-stats [// flags: ...] traces/<name>.vela`
 //!   (loops are recorded on their second back-edge, and each trace is
 //!   compiled the moment its recording ends, so the report is repeatable),
-//! - `vela --jit=on --hot-loop=2 [// flags: ...] traces/<name>.vela` (traces
-//!   compile in the background, as by default: only the output is checked,
+//! - `vela --jit=on --hot-loop=2 --jit-background [// flags: ...] traces/<name>.vela`
+//!   (traces compile on a thread of their own: only the output is checked,
 //!   since when a trace gets attached depends on the machine's load),
 //!
 //! and is checked like a `tests/lang` program (the harness is shared, in
@@ -58,9 +58,9 @@ const TRACES_DIR: &str = "traces";
 const OFF: &[&str] = &["--jit=off"];
 /// The JIT, eager, with its report. `--jit=on` so that `VELA_JIT=off` in the
 /// environment cannot silently turn these into interpreter runs.
-const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--jit-sync", "--jit-stats"];
-/// The JIT as it runs by default, compiling in the background.
-const BACKGROUND: &[&str] = &["--jit=on", "--hot-loop=2"];
+const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--jit-stats"];
+/// The JIT compiling in the background.
+const BACKGROUND: &[&str] = &["--jit=on", "--hot-loop=2", "--jit-background"];
 /// The JIT, eager, printing each trace's IR.
 const DUMP: &[&str] = &["--jit=on", "--hot-loop=2", "--dump=ir"];
 

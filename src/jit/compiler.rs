@@ -1,6 +1,7 @@
-//! Where traces are compiled: on a background thread (the default), so the
-//! interpreter keeps running the loop while LLVM works on it, or on the
-//! calling thread (`Config::jit_background` off: `--jit-sync`, the dumps).
+//! Where traces are compiled: on the calling thread (the default), or on a
+//! background thread (`Config::jit_background`, `--jit-background`; never
+//! for the dumps), so the interpreter keeps running the loop while LLVM
+//! works on it.
 //! Owns the compile thread and its channels. Knows nothing of the code cache,
 //! the VM or the recorder: an optimised trace goes in, machine code comes out,
 //! and `JitState` decides what to do with it.

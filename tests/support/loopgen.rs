@@ -2497,12 +2497,12 @@ pub const INTERP_FLAGS: &[&str] = &["--jit=off"];
 /// second mode; the third also keeps the code cache small enough that traces
 /// are evicted and recorded again (32 KiB: with 16 KiB nearly every program
 /// thrashes, and the mode costs twice the others for less running code).
-/// The first mode compiles in the background, as by default; the others
-/// compile synchronously, so a failing seed replays exactly.
+/// The first mode compiles in the background (`--jit-background`); the
+/// others compile synchronously, so a failing seed replays exactly.
 pub const JIT_MODES: &[&[&str]] = &[
-    &["--hot-loop=2"],
-    &["--hot-loop=2", "--hot-exit=2", "--jit-sync"],
-    &["--hot-loop=2", "--hot-exit=2", "--jit-cache=32768", "--jit-sync"],
+    &["--hot-loop=2", "--jit-background"],
+    &["--hot-loop=2", "--hot-exit=2"],
+    &["--hot-loop=2", "--hot-exit=2", "--jit-cache=32768"],
 ];
 
 /// The flags of the JIT run of program `seed` among `modes` (not empty).
