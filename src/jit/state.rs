@@ -355,12 +355,16 @@ impl JitState {
             eprintln!("---- {name} recorded\n{}", rec.trace);
         }
         let entry_trace = rec.loop_id == FUNC_ENTRY && rec.side_of.is_none();
+        // An entry trace that runs into a loop's trace saves more than its own
+        // instructions: the loop is then entered natively on every call.
+        let linked = rec.link.is_some();
         let optimized = vela_ir::passes::optimize(rec.trace).and_then(|t| {
             vela_ir::verify::verify(&t)?;
             let work = t.insts.iter().filter(|i| !i.op.is_const()).count();
-            if entry_trace && work < MIN_ENTRY_TRACE {
+            if entry_trace && work < MIN_ENTRY_TRACE && !linked {
                 // Entering and leaving a trace costs more than interpreting
-                // a few instructions (recursive fib's base case ran 2x slower).
+                // a few instructions (recursive fib's base case ran 2x slower)
+                // when the trace then only hands back to the interpreter.
                 return Err(TOO_SHORT.to_string());
             }
             Ok(t)
