@@ -351,6 +351,31 @@ mod tests {
     }
 
     #[test]
+    fn ret_ends_the_trace_and_call_needs_a_callee_slot() {
+        let after = err("0000 int > sload #0 S0
+             0001 ret 0000
+             0002 int kint 1
+             0003 int add 0000 0002
+             0004 loop
+             S0 pc=0 at=0000");
+        assert_eq!(after, "0003 add: follows the ret at 0001");
+        let slot = err("0000 val > call #0 S0
+             S0 pc=0 at=0000");
+        assert_eq!(slot, "0000 call: callee base #0 below slot 1");
+        verify(
+            &parse(
+                "0000 int > sload #0 S0
+                 0001 val > call #2 S0
+                 0002 ret 0001
+                 0003 loop
+                 S0 pc=0 at=0000",
+            )
+            .unwrap(),
+        )
+        .unwrap();
+    }
+
+    #[test]
     fn reports_errors_naming_the_ref() {
         let cases = [
             ("0000 int add 0001 0001\n0001 int kint 1", "0000 add: operand a 0001 is not defined before use"),

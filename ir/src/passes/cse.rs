@@ -367,4 +367,24 @@ mod tests {
              tail S1",
         );
     }
+
+    #[test]
+    fn native_calls_are_never_merged_and_end_load_reuse() {
+        check(
+            cse,
+            "0000 obj > sload #0 S0
+             0001 val   fload  0000 field 1
+             0002 val > call   #3 S0
+             0003 val > call   #3 S0
+             0004 val   fload  0000 field 1
+             S0 pc=1 at=0000",
+            // Identical calls both stay, and the field is loaded again after them.
+            "0000 obj > sload #0 S0
+             0001 val   fload  0000 field 1
+             0002 val > call   #3 S0
+             0003 val > call   #3 S0
+             0004 val   fload  0000 field 1
+             S0 pc=1 at=0000",
+        );
+    }
 }
