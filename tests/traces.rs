@@ -25,7 +25,8 @@
 //!   summary line's counts), `entries`, `exits` (totals over the traces still
 //!   live at the end, side traces included: the report lists no others),
 //!   `side` (live side traces: the summary line's `side traces N`), `links`,
-//!   `invalidated` (the summary line's), `evictions`
+//!   `invalidated`, `unwound` (the summary line's: native call levels rebuilt
+//!   as interpreter frames after an exit inside native calls), `evictions`
 //!   (the `jit: cache` line's), `side_depth` (the longest chain of live side
 //!   traces, each the side trace of the one before, from a root trace), OP
 //!   one of `>=`, `==`, `<=`. Every program needs at least one: a JIT scenario
@@ -83,6 +84,8 @@ enum Key {
     Invalidated,
     /// Traces evicted from the code cache (the `jit: cache` line).
     Evictions,
+    /// Native call levels rebuilt as interpreter frames (summary line).
+    Unwound,
     /// The longest chain root -> side -> side of side ... among the live
     /// traces (0: no side trace).
     SideDepth,
@@ -139,11 +142,12 @@ fn parse_jit_directives(source: &str) -> Result<JitDirectives, String> {
                 "links" => Key::Links,
                 "invalidated" => Key::Invalidated,
                 "evictions" => Key::Evictions,
+                "unwound" => Key::Unwound,
                 "side_depth" => Key::SideDepth,
                 _ => {
                     return Err(format!(
                         "line {lineno}: unknown `// jit:` key `{key}` (compiled, aborted, blacklisted, exits, \
-                         entries, side, links, invalidated, evictions, side_depth)"
+                         entries, side, links, invalidated, evictions, unwound, side_depth)"
                     ))
                 }
             };
@@ -178,6 +182,7 @@ struct JitStats {
     links: Option<u64>,
     invalidated: Option<u64>,
     evictions: Option<u64>,
+    unwound: Option<u64>,
     /// Deepest side trace among the trace lines (a root trace is 0).
     side_depth: u64,
     /// `(count, reason)` per `jit: abort reason` line.
@@ -196,6 +201,7 @@ impl JitStats {
             Key::Links => return self.links,
             Key::Invalidated => return self.invalidated,
             Key::Evictions => return self.evictions,
+            Key::Unwound => return self.unwound,
             Key::SideDepth => return self.side.map(|_| self.side_depth),
         })
     }
@@ -246,6 +252,10 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
                     }
                     "invalidated" => {
                         stats.invalidated = Some(number(n)?);
+                        continue;
+                    }
+                    "unwound" => {
+                        stats.unwound = Some(number(n)?);
                         continue;
                     }
                     _ => continue,

@@ -144,6 +144,22 @@ pub enum Opcode {
     /// address is the `KPtr` `a` (the array never moves while traces exist).
     GLoad,
 
+    /// A native call of a function-entry trace (a recursive call): the
+    /// callee's frame starts at slot `imm` (its arguments and nil-initialised
+    /// registers are the entries of the snapshot at or above `imm`; the
+    /// callee closure is in slot `imm - 1`). Yields the boxed value the
+    /// callee returned into slot `imm - 1`. A guard: it exits through its
+    /// snapshot, which resumes at the call instruction, when there is no
+    /// room for another native frame; when the callee leaves for the
+    /// interpreter instead of returning, this frame is materialised from the
+    /// same snapshot as "returning from that call" (see the `vela` crate's
+    /// `jit::deopt`). Never merged or moved; clobbers all heap memory and
+    /// the stack from slot `imm - 1` up.
+    Call,
+    /// Returns boxed `a` from the trace's root frame: writes it to slot -1
+    /// (the callee slot, where a return value goes) and leaves with the
+    /// "returned" code. Only instructions that define nothing may follow.
+    Ret,
     /// Start of the loop body: everything before runs once per entry.
     Loop,
     /// Loop-carried value: `a` on entry to the loop, `b` from the previous
@@ -169,14 +185,21 @@ impl Opcode {
             | Opcode::MulOv
             | Opcode::GuardTrue
             | Opcode::GuardFalse
-            | Opcode::GuardDef => true,
+            | Opcode::GuardDef
+            | Opcode::Call => true,
             _ => false,
         }
     }
 
     /// Whether the instruction writes memory (never removed, never reordered).
     pub fn is_store(self) -> bool {
-        matches!(self, Opcode::AStore | Opcode::FStore | Opcode::CStore)
+        matches!(self, Opcode::AStore | Opcode::FStore | Opcode::CStore | Opcode::Call | Opcode::Ret)
+    }
+
+    /// A native call or return: a barrier no load is reused across and no
+    /// instruction is merged with.
+    pub fn is_call(self) -> bool {
+        matches!(self, Opcode::Call | Opcode::Ret)
     }
 
     /// Whether the instruction reads mutable memory (its result depends on
@@ -244,6 +267,8 @@ impl Opcode {
             Opcode::CStore => "cstore",
             Opcode::Upval => "upval",
             Opcode::GLoad => "gload",
+            Opcode::Call => "call",
+            Opcode::Ret => "ret",
             Opcode::Loop => "loop",
             Opcode::Phi => "phi",
             Opcode::Nop => "nop",

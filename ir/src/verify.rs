@@ -20,6 +20,8 @@ enum Want {
     Own,
     /// A `KPtr` constant of any type (`GLoad`'s globals array).
     Address,
+    /// A concrete type or `Value` (`Ret`).
+    Boxable,
 }
 
 /// What an instruction's own type must be.
@@ -77,6 +79,8 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         CStore => (&[Want::T(Cell), Want::T(Value)], Res::T(Void)),
         Upval => (&[Want::T(Func)], Res::T(Cell)),
         GLoad => (&[Want::Address], Res::T(Value)),
+        Call => (&[], Res::T(Value)),
+        Ret => (&[Want::Boxable], Res::T(Void)),
         Loop => (&[], Res::T(Void)),
         Phi => (&[Want::Own, Want::Own], Res::NonVoid),
         Nop => (&[], Res::T(Void)),
@@ -101,17 +105,32 @@ fn type_name(t: Type) -> &'static str {
 /// it and their entry value `a` defined before it; constants have no operands;
 /// snapshot entries are sorted by slot without duplicates and refer to values
 /// defined before the snapshot's `at` (a `Phi` counts as defined at the
-/// `Loop`); frames name `fun` constants; the tail is a snapshot.
+/// `Loop`); frames name `fun` constants; the tail is a snapshot; a `ret` is
+/// before the loop and followed by nothing that defines a value or acts; a
+/// `call`'s callee base is slot 1 or above.
 pub fn verify(t: &Trace) -> Result<(), String> {
     let n = t.insts.len();
     let mut loop_pos: Option<usize> = None;
     // Whether only Phis (and Nops) have been seen since the Loop.
     let mut in_phis = false;
+    // Where a `ret` was: only instructions that define nothing may follow.
+    let mut ret_at: Option<usize> = None;
     for (i, inst) in t.insts.iter().enumerate() {
         if inst.op == Opcode::Nop {
             continue;
         }
         let name = || format!("{:04} {}", i, inst.op.name());
+        if let Some(r) = ret_at {
+            if !(inst.op.is_const() || matches!(inst.op, Opcode::Loop | Opcode::Phi)) {
+                return Err(format!("{}: follows the ret at {r:04}", name()));
+            }
+        }
+        match inst.op {
+            Opcode::Ret if loop_pos.is_some() => return Err(format!("{}: ret in the loop body", name())),
+            Opcode::Ret => ret_at = Some(i),
+            Opcode::Call if inst.imm < 1 => return Err(format!("{}: callee base #{} below slot 1", name(), inst.imm)),
+            _ => {}
+        }
         match inst.op {
             Opcode::Loop => {
                 if let Some(l) = loop_pos {
@@ -255,6 +274,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
             }
             Want::Own => oty == ty,
             Want::Address => def.op == Opcode::KPtr,
+            Want::Boxable => is_concrete(oty) || oty == Type::Value,
         };
         if !ok {
             let w = match want {
@@ -264,6 +284,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
                 Want::Identity => format!("{} (like operand a)", type_name(t.ty(inst.a))),
                 Want::Own => type_name(ty).to_string(),
                 Want::Address => "a kptr constant".into(),
+                Want::Boxable => "a concrete type or val".into(),
             };
             return Err(format!("{what} {} has type {}, expected {w}", ref_str(r), type_name(oty)));
         }
@@ -327,6 +348,31 @@ mod tests {
         )
         .unwrap();
         verify(&t).unwrap();
+    }
+
+    #[test]
+    fn ret_ends_the_trace_and_call_needs_a_callee_slot() {
+        let after = err("0000 int > sload #0 S0
+             0001 ret 0000
+             0002 int kint 1
+             0003 int add 0000 0002
+             0004 loop
+             S0 pc=0 at=0000");
+        assert_eq!(after, "0003 add: follows the ret at 0001");
+        let slot = err("0000 val > call #0 S0
+             S0 pc=0 at=0000");
+        assert_eq!(slot, "0000 call: callee base #0 below slot 1");
+        verify(
+            &parse(
+                "0000 int > sload #0 S0
+                 0001 val > call #2 S0
+                 0002 ret 0001
+                 0003 loop
+                 S0 pc=0 at=0000",
+            )
+            .unwrap(),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -276,28 +276,34 @@ impl Vm {
                 let mut rec = self.jit.recorder.take().expect("recording");
                 // SAFETY: `base` points at this frame's live registers.
                 let step = unsafe { rec.step(self, op, cur_pc!(), frame.base, base) };
-                let slot = crate::jit::state::hot_slot(
-                    // SAFETY: the recorder's root prototype is alive: its frame is on the stack.
-                    unsafe { &*rec.root_proto },
-                    rec.loop_id,
-                );
-                let where_ = rec_where(&rec);
-                match step {
-                    Step::Continue => self.jit.recorder = Some(rec),
-                    Step::Done => {
-                        self.frames.last_mut().expect("frame").pc = cur_pc!();
-                        self.stats.instructions += icount;
-                        self.jit.finish(rec, slot, &where_);
-                        return Ok(Flow::Switch);
-                    }
-                    Step::Abort(why) => {
-                        self.frames.last_mut().expect("frame").pc = cur_pc!();
-                        self.stats.instructions += icount;
-                        match rec.side_of {
-                            Some((parent, exit)) => self.jit.abort_side(parent, exit, &why, &where_),
-                            None => self.jit.abort((rec.root_proto as usize, rec.loop_id), &why, slot, &where_),
+                if let Step::Continue = step {
+                    // The common case (also every instruction of a call the
+                    // recorder skips): nothing else to do.
+                    self.jit.recorder = Some(rec);
+                } else {
+                    let slot = crate::jit::state::hot_slot(
+                        // SAFETY: the recorder's root prototype is alive: its frame is on the stack.
+                        unsafe { &*rec.root_proto },
+                        rec.loop_id,
+                    );
+                    let where_ = rec_where(&rec);
+                    match step {
+                        Step::Continue => unreachable!("handled above"),
+                        Step::Done => {
+                            self.frames.last_mut().expect("frame").pc = cur_pc!();
+                            self.stats.instructions += icount;
+                            self.jit.finish(rec, slot, &where_);
+                            return Ok(Flow::Switch);
                         }
-                        return Ok(Flow::Switch);
+                        Step::Abort(why) => {
+                            self.frames.last_mut().expect("frame").pc = cur_pc!();
+                            self.stats.instructions += icount;
+                            match rec.side_of {
+                                Some((parent, exit)) => self.jit.abort_side(parent, exit, &why, &where_),
+                                None => self.jit.abort((rec.root_proto as usize, rec.loop_id), &why, slot, &where_),
+                            }
+                            return Ok(Flow::Switch);
+                        }
                     }
                 }
             }

@@ -108,7 +108,10 @@ use inkwell::{AddressSpace, FloatPredicate, IntPredicate, OptimizationLevel};
 use rustc_hash::FxHashMap;
 use vela_ir::{Opcode, Ref, SnapId, Trace, Type};
 
-use super::layout::{ARRAY_DATA, ARRAY_LEN, CELL_VALUE, STRUCT_DEF, STRUCT_FIELDS, VALUE_SIZE, VALUE_WORDS};
+use super::layout::{
+    NativeCalls, ARRAY_DATA, ARRAY_LEN, CELL_VALUE, NC_FRAMES_LEFT, NC_LEVELS_LEFT, NC_STACK_LIMIT, NC_UNWIND,
+    NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, VALUE_SIZE, VALUE_WORDS,
+};
 use super::memory::{MappedBytes, TraceMemory};
 use crate::runtime::Value;
 
@@ -146,6 +149,14 @@ pub struct Linkage {
     /// Return `CHECKPOINT` instead of running on every 1024th entry, so
     /// the JIT gets to look at a trace that linked traces keep re-entering.
     pub checkpoint: bool,
+    /// The VM's `layout::NativeCalls` (null if the trace makes no native
+    /// calls). Safety contract: outlives the code; only this thread touches it.
+    pub calls: *const NativeCalls,
+    /// The body a native `call` enters: 0 for the trace being compiled
+    /// itself (a function-entry trace calling its own function), else the
+    /// `CompiledTrace::body` of that function's entry trace, which outlives
+    /// this trace (it is this side trace's root).
+    pub call_target: usize,
 }
 
 /// The snapshot part of an exit code that means "entered, but stopped at
@@ -1427,8 +1438,117 @@ impl<'a, 'c> Lower<'a, 'c> {
                 self.load_value(p, self.slot_index(inst.imm))?
             }
             Opcode::Upval => return err("unsupported: upvalue access (closure internals)"),
+            Opcode::Call => self.native_call(i)?,
+            Opcode::Ret => {
+                let words = self.words(a)?;
+                self.store_value(self.base, self.slot_index(RETURN_SLOT), words)?;
+                self.b.build_return(Some(&self.i64.const_int(RETURNED, false))).e()?;
+                // Whatever follows (the loop marker) is unreachable.
+                let dead = self.cx.append_basic_block(self.f, "after.ret");
+                self.b.position_at_end(dead);
+                return Ok(());
+            }
         };
         self.define(i, v)
+    }
+
+    /// A native call (`Opcode::Call`, see `layout` for the protocol): checks
+    /// for room (else exits through the call's snapshot, resuming at the call
+    /// instruction), stores the callee's registers, enters the callee's
+    /// body and yields the value it returned. When the callee left for the
+    /// interpreter, writes this frame's part of the snapshot (the slots
+    /// below the callee's frame), appends this level's exit code to the
+    /// unwind buffer and returns the callee's code.
+    fn native_call(&mut self, i: usize) -> Result<V<'c>, String> {
+        let inst = self.trace.insts[i];
+        let l = self.linkage.ok_or("native call without linkage")?;
+        if l.calls.is_null() {
+            return err("native call without the VM's call state");
+        }
+        let snap = self.trace.snaps.get(inst.snap.0 as usize).ok_or("native call without a snapshot")?.clone();
+        let callee_slot = inst.imm;
+        // Frames materialised for the callee if it leaves: this level's
+        // inlined frames at the call, and the callee's own.
+        let need = self.i64.const_int(snap.frames.len() as u64 + 1, false);
+        let calls = self.abs_ptr(l.calls as u64)?;
+        let cell = |this: &Self, w: u64| this.word_ptr(calls, this.i64.const_int(w, false));
+        let (fl_p, ll_p, lim_p) =
+            (cell(self, NC_FRAMES_LEFT)?, cell(self, NC_LEVELS_LEFT)?, cell(self, NC_STACK_LIMIT)?);
+        let fl = self.b.build_load(fl_p, "frames_left").e()?.into_int_value();
+        let ll = self.b.build_load(ll_p, "levels_left").e()?.into_int_value();
+        let lim = self.b.build_load(lim_p, "stack_limit").e()?.into_int_value();
+        let callee = self.word_ptr(self.base, self.slot_index(callee_slot))?;
+        let addr = self.b.build_ptr_to_int(callee, self.i64, "callee.addr").e()?;
+        let no_frames = self.b.build_int_compare(IntPredicate::SLT, fl, need, "").e()?;
+        let no_levels = self.b.build_int_compare(IntPredicate::SLE, ll, self.i64.const_zero(), "").e()?;
+        let no_stack = self.b.build_int_compare(IntPredicate::UGT, addr, lim, "").e()?;
+        let bad = self.b.build_or(no_frames, no_levels, "").e()?;
+        let bad = self.b.build_or(bad, no_stack, "no_room").e()?;
+        self.guard(i, bad, true, inst.snap)?;
+
+        // The callee's arguments and nil registers (a Nil has no payload:
+        // its tag word is all there is to write).
+        for e in snap.entries.iter().filter(|e| e.slot as i64 >= callee_slot) {
+            let words = self.words(e.value).map_err(|m| format!("call argument slot {}: {m}", e.slot))?;
+            if self.ty(e.value) == Type::Nil {
+                let tp = self.word_ptr(self.base, self.slot_index(e.slot as i64))?;
+                self.store(tp, words.0, Mem::Value)?;
+            } else {
+                self.store_value(self.base, self.slot_index(e.slot as i64), words)?;
+            }
+        }
+        let fl1 = self.b.build_int_sub(fl, need, "").e()?;
+        let ll1 = self.b.build_int_sub(ll, self.i64.const_int(1, false), "").e()?;
+        self.b.build_store(fl_p, fl1).e()?;
+        self.b.build_store(ll_p, ll1).e()?;
+        let fn_ty = self.i64.fn_type(&[self.i64p.into()], false);
+        let call = if l.call_target == 0 {
+            self.b.build_call(self.f, &[callee.into()], "callee.code").e()?
+        } else {
+            let fp = self
+                .b
+                .build_int_to_ptr(
+                    self.i64.const_int(l.call_target as u64, false),
+                    fn_ty.ptr_type(AddressSpace::default()),
+                    "",
+                )
+                .e()?;
+            let target = inkwell::values::CallableValue::try_from(fp).map_err(|_| "call target is not callable")?;
+            self.b.build_call(target, &[callee.into()], "callee.code").e()?
+        };
+        call.set_call_convention(TAILCC);
+        let code = call.try_as_basic_value().basic().ok_or("trace body returns nothing")?.into_int_value();
+        self.b.build_store(fl_p, fl).e()?;
+        self.b.build_store(ll_p, ll).e()?;
+        let returned =
+            self.b.build_int_compare(IntPredicate::EQ, code, self.i64.const_int(RETURNED, false), "returned").e()?;
+        let here = self.b.get_insert_block().ok_or("no block")?;
+        let (cont, unwind) =
+            (self.cx.insert_basic_block_after(here, "returned"), self.cx.append_basic_block(self.f, "unwind"));
+        let br = self.b.build_conditional_branch(returned, cont, unwind).e()?;
+        br.set_metadata(self.exit_if_false, self.prof_kind).map_err(|e| e.to_string())?;
+
+        self.b.position_at_end(unwind);
+        // The callee's exit wrote its frame (from `callee_slot` up): write
+        // only this frame's slots below it.
+        for e in snap.entries.iter().filter(|e| (e.slot as i64) < callee_slot) {
+            let words = self.words(e.value).map_err(|m| format!("call snapshot slot {}: {m}", e.slot))?;
+            self.store_value(self.base, self.slot_index(e.slot as i64), words)?;
+        }
+        let len_p = cell(self, NC_UNWIND_LEN)?;
+        let n = self.b.build_load(len_p, "unwind.len").e()?.into_int_value();
+        let buf = cell(self, NC_UNWIND)?;
+        // SAFETY (of the generated code): `levels_left` bounds the levels, so
+        // fewer than `MAX_NATIVE_LEVELS` callers ever append.
+        let entry = unsafe { self.b.build_gep(buf, &[n], "unwind.entry") }.e()?;
+        let me = ((l.serial as u64) << 32) | inst.snap.0 as u64;
+        self.b.build_store(entry, self.i64.const_int(me, false)).e()?;
+        let n1 = self.b.build_int_add(n, self.i64.const_int(1, false), "").e()?;
+        self.b.build_store(len_p, n1).e()?;
+        self.b.build_return(Some(&code)).e()?;
+
+        self.b.position_at_end(cont);
+        self.load_value(self.base, self.slot_index(callee_slot + RETURN_SLOT))
     }
 
     /// The value of `r` if it is an int constant.
@@ -2340,7 +2460,14 @@ mod tests {
     fn linkage(serial: u32, snaps: usize) -> (Counters, Links, Linkage) {
         let counters: Counters = (0..=snaps).map(|_| Cell::new(0)).collect();
         let links: Links = (0..snaps).map(|_| Cell::new(0)).collect();
-        let l = Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr(), checkpoint: false };
+        let l = Linkage {
+            serial,
+            counters: counters.as_ptr(),
+            links: links.as_ptr(),
+            checkpoint: false,
+            calls: std::ptr::null(),
+            call_target: 0,
+        };
         (counters, links, l)
     }
 

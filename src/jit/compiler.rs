@@ -34,9 +34,10 @@ pub struct Job {
     pub keep_ir: bool,
 }
 
-// SAFETY: `Linkage` holds addresses of counter and link cells that only the
-// VM's thread reads or writes; the compile thread only bakes the numbers into
-// machine code and never dereferences them. The rest of a job is plain data.
+// SAFETY: `Linkage` holds addresses of counter and link cells and of the
+// native-call area that only the VM's thread reads or writes; the compile
+// thread only bakes the numbers into machine code and never dereferences
+// them. The rest of a job is plain data.
 unsafe impl Send for Job {}
 
 /// A finished job.

@@ -7,13 +7,31 @@
 //!
 //! The exit code itself has already stored the snapshot's slots (boxed) into
 //! the value stack; what is left here is the frame records: the pc to resume
-//! at, and a `Frame` for each call the trace had inlined.
+//! at, and a `Frame` for each call the trace had inlined. When the exit was
+//! taken inside native calls (a function-entry trace calling its own
+//! function), each caller level left its exit code in
+//! `layout::NativeCalls::unwind`: those levels are rebuilt outermost first,
+//! each resuming as returning from its call, with a frame for the callee.
+//! A function-entry trace that returns (`RETURNED`) has done the return.
 
 use super::backend::CHECKPOINT;
 use super::cache::TraceId;
+use super::layout::{MAX_NATIVE_LEVELS, RETURNED, VALUE_SIZE};
 use super::recorder::Recorder;
 use crate::bytecode::Op;
 use crate::interp::{Frame, Vm};
+use crate::runtime::Value;
+
+/// How a run of compiled code ended.
+enum Ran {
+    /// The root frame's function returned (`ret`).
+    Returned,
+    /// A root loop trace stopped at its entry for a checkpoint; the frame it
+    /// belongs to is at this base.
+    Checkpoint(usize),
+    /// Through snapshot `exit` of a trace, whose root frame is at this base.
+    Exit(TraceId, usize, usize),
+}
 
 /// Longest chain of side traces grown from one root trace.
 const MAX_SIDE_DEPTH: usize = 8;
@@ -29,28 +47,44 @@ impl Vm {
             && self.frames.len() + self.jit.max_frames < self.config.max_call_depth
     }
 
-    /// Runs trace `t` from a loop header of the innermost frame (whose
-    /// registers start at stack slot `base`), following side traces and
-    /// links between loops, until an exit hands control back to the
-    /// interpreter; then rebuilds the interpreter state that exit's snapshot
-    /// describes. May start recording a side trace from a hot exit.
+    /// Runs trace `t` from a loop header or function entry of the innermost
+    /// frame (whose registers start at stack slot `base`), following side
+    /// traces and links between loops, until an exit hands control back to
+    /// the interpreter; then rebuilds the interpreter state that exit's
+    /// snapshot describes (the frames of every native call level too). May
+    /// start recording a side trace from a hot exit. A function-entry trace
+    /// that returned has popped its frame.
     #[cold]
     #[inline(never)]
     pub(crate) fn enter_trace(&mut self, t: TraceId, base: usize) {
         self.jit.stats.interp_entries += 1;
         let mut next = t;
+        let mut base = base;
         loop {
-            let Some((t, exit)) = self.run_trace(next, base) else {
-                // A checkpoint: root loop trace `next` stopped at its entry.
-                let (id, header_pc) = self.jit.checkpoint.take().expect("set by run_trace");
-                if self.jit.discard_if_failing(id) {
-                    // The interpreter carries on from the loop header.
-                    let root = self.frames.len() - 1;
-                    self.frames[root].pc = header_pc + 1;
+            let (t, exit) = match self.run_trace(next, base) {
+                Ran::Returned => {
+                    // The root frame's function returned (the result is in
+                    // its callee slot): the caller resumes after its call.
+                    self.frames.pop();
                     return;
                 }
-                next = id;
-                continue;
+                Ran::Checkpoint(b) => {
+                    // A checkpoint: root loop trace `next` stopped at its entry.
+                    base = b;
+                    let (id, header_pc) = self.jit.checkpoint.take().expect("set by run_trace");
+                    if self.jit.discard_if_failing(id) {
+                        // The interpreter carries on from the loop header.
+                        let root = self.frames.len() - 1;
+                        self.frames[root].pc = header_pc + 1;
+                        return;
+                    }
+                    next = id;
+                    continue;
+                }
+                Ran::Exit(t, exit, b) => {
+                    base = b;
+                    (t, exit)
+                }
             };
             let rec = self.jit.cache.get(t).expect("a trace is not evicted while it runs");
             let snap = &rec.snaps[exit];
@@ -100,7 +134,7 @@ impl Vm {
                 return;
             }
             if matches!(proto.code.get(pc), Some(Op::Return { .. } | Op::ReturnNil)) {
-                // A function-entry trace's end: nothing to grow from here.
+                // A loop trace's side trace ends here: nothing to grow from here.
                 return;
             }
             let hot = taken >= self.jit.settings.hot_exit as u64 && taken >= state.retry_at;
@@ -111,29 +145,79 @@ impl Vm {
         }
     }
 
-    /// Calls trace `t`, which may jump on through linked traces, and applies
-    /// the snapshot of the exit that came back; returns which trace took it
-    /// and through which snapshot.
-    ///
-    /// `None` when a root loop trace stopped at its entry for a checkpoint
-    /// (`backend::CHECKPOINT`; which one is in `JitState::checkpoint`).
-    fn run_trace(&mut self, t: TraceId, base: usize) -> Option<(TraceId, usize)> {
+    /// Calls trace `t`, which may jump on through linked traces and make
+    /// native calls, and applies the snapshot of the exit that came back,
+    /// with those of the native call levels it left from; returns which
+    /// trace took the exit, through which snapshot, and the base of the
+    /// frame it left from (the innermost native level's).
+    fn run_trace(&mut self, t: TraceId, base: usize) -> Ran {
         self.jit.cache.touch(t);
         let entry = self.jit.cache.get(t).expect("live trace").code.entry;
+        self.arm_native_calls();
         // SAFETY: `can_enter` checked that every slot any trace may touch is
-        // inside the value stack (all linked traces share this base); traces
-        // read and write only those slots and heap objects they guarded, and
-        // allocate nothing (so no GC can run while they hold object pointers).
+        // inside the value stack (all linked traces share this base, and a
+        // native call checks `NativeCalls::stack_limit` for its callee's);
+        // traces read and write only those slots and heap objects they
+        // guarded, and allocate nothing (so no GC can run while they hold
+        // object pointers).
         let code = unsafe { entry(self.stack.as_mut_ptr().add(base)) };
-        let (serial, exit) = ((code >> 32) as u32, code as u32 as usize);
-        let t = self.jit.serials[&serial];
-        let rec = self.jit.cache.get(t).expect("live trace");
-        if exit as u32 == CHECKPOINT {
-            self.jit.checkpoint = Some((t, rec.header_pc));
-            return None;
+        if code == RETURNED {
+            debug_assert_eq!(self.jit.calls.unwind_len.get(), 0);
+            return Ran::Returned;
         }
+        // The caller levels of native calls, outermost first: each resumes
+        // as returning from its call, with a frame pushed for the callee.
+        let mut base = base;
+        let levels = self.jit.calls.unwind_len.replace(0) as usize;
+        for k in (0..levels).rev() {
+            let code = self.jit.calls.unwind[k].get();
+            let (t, snap) = self.exit_of(code);
+            let pc = self.apply_snapshot(t, snap, base);
+            base = self.push_callee_frame(pc);
+        }
+        self.jit.stats.unwound_levels += levels as u64;
+        let (t, exit) = self.exit_of(code);
+        if exit as u32 == CHECKPOINT {
+            let rec = self.jit.cache.get(t).expect("live trace");
+            self.jit.checkpoint = Some((t, rec.header_pc));
+            return Ran::Checkpoint(base);
+        }
+        self.apply_snapshot(t, exit, base);
+        Ran::Exit(t, exit, base)
+    }
+
+    /// Resets the native call state before compiled code runs: room for as
+    /// many frames and stack slots as `can_enter` would allow each level.
+    fn arm_native_calls(&mut self) {
+        let c = &self.jit.calls;
+        let frames_left = self.config.max_call_depth as i64 - self.frames.len() as i64 - self.jit.max_frames as i64 - 1;
+        c.frames_left.set(frames_left);
+        c.levels_left.set(MAX_NATIVE_LEVELS as i64);
+        let limit = match self.stack.len().checked_sub(self.jit.max_extent + 1) {
+            // The address of slot `i`, the highest callee base whose extent fits.
+            Some(i) => self.stack.as_ptr() as u64 + i as u64 * VALUE_SIZE,
+            None => 0,
+        };
+        c.stack_limit.set(limit);
+        c.unwind_len.set(0);
+    }
+
+    /// The trace and snapshot an exit code names.
+    fn exit_of(&self, code: u64) -> (TraceId, usize) {
+        let (serial, exit) = ((code >> 32) as u32, code as u32 as usize);
+        (self.jit.serials[&serial], exit)
+    }
+
+    /// Rebuilds the frames snapshot `exit` of trace `t` describes, the
+    /// innermost frame (the trace's root frame) being at stack slot `base`
+    /// (the exit code already wrote the slots): the root frame's pc, and a
+    /// `Frame` for every inlined call. Returns the pc the innermost frame
+    /// resumes at.
+    fn apply_snapshot(&mut self, t: TraceId, exit: usize, base: usize) -> usize {
+        let rec = self.jit.cache.get(t).expect("live trace");
         let snap = &rec.snaps[exit];
         let root = self.frames.len() - 1;
+        debug_assert_eq!(self.frames[root].base, base, "a trace's root frame is the innermost frame");
         match snap.frames.first() {
             None => self.frames[root].pc = snap.pc as usize,
             Some(first) => self.frames[root].pc = first.ret_pc as usize,
@@ -144,9 +228,29 @@ impl Vm {
             let pc = if k + 1 < n { snap.frames[k + 1].ret_pc } else { snap.pc };
             self.frames.push(Frame { func, base: base + f.base as usize, pc: pc as usize });
         }
-        Some((t, exit))
+        snap.pc as usize
     }
 
+    /// The innermost frame stopped at the call instruction at `pc` that a
+    /// native call made (`Opcode::Call`): it resumes after the call, and the
+    /// callee gets its frame, whose pc the callee's own level sets. Returns
+    /// the callee's base.
+    fn push_callee_frame(&mut self, pc: usize) -> usize {
+        let top = self.frames.len() - 1;
+        let caller = self.frames[top];
+        let a = match caller.func.get().proto.code[pc] {
+            Op::Call { a, .. } | Op::CallMethod { a, .. } => a as usize,
+            op => unreachable!("a native call's snapshot resumes at a call, not {op:?}"),
+        };
+        self.frames[top].pc = pc + 1;
+        let base = caller.base + a + 1;
+        // The caller's exit wrote the callee (register `a`) with its snapshot.
+        let Value::Func(func) = self.stack[base - 1] else {
+            unreachable!("a native call's callee slot holds its closure")
+        };
+        self.frames.push(Frame { func, base, pc: 0 });
+        base
+    }
     /// Starts recording a side trace from exit `exit` of trace `t`; the
     /// interpreter is about to resume at that exit's pc.
     fn start_side_trace(&mut self, t: TraceId, exit: u32, base: usize) {

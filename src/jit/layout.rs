@@ -1,5 +1,6 @@
 //! The memory layout compiled traces rely on: where a `Value`'s tag and
-//! payload words sit, and the offsets of the heap-object fields traces read.
+//! payload words sit, the offsets of the heap-object fields traces read, and
+//! how frames look to native calls between traces (`NativeCalls`).
 //! The numbers mirror `runtime::value` and `runtime::object` (and the table in
 //! docs/architecture.md); the tests below check them against real objects, so
 //! a layout change there fails here instead of in generated code.
@@ -24,6 +25,91 @@ pub const STRUCT_DEF: u64 = 16;
 pub const STRUCT_FIELDS: u64 = 24;
 /// `CellObj::value`: the boxed value, inline.
 pub const CELL_VALUE: u64 = 16;
+
+// ---- Frames, as native calls between traces see them ----
+//
+// A frame's registers are the slots `base + 0 ..` of the value stack; the
+// slot just below, `base - 1`, holds the called closure and receives the
+// return value (the interpreter's `Call { a, .. }` puts the callee in
+// register `a` of the caller and the callee's base is `a + 1`). A trace
+// body is entered with `base` = its root frame's slot 0:
+//
+// * `ret` stores the boxed result at slot `RETURN_SLOT` (-1) and returns
+//   `RETURNED` instead of an exit code;
+// * a native `call` (trace IR `Call`, imm = the callee's base slot `c`)
+//   stores the callee's arguments and nil registers at `c ..`, enters the
+//   callee's body with `base + c`, and on `RETURNED` reads the result from
+//   slot `c - 1` (its own register `a`). Any other code means the callee
+//   left for the interpreter: the caller writes its own snapshot below `c`,
+//   appends its exit code to `NativeCalls::unwind` and returns the callee's
+//   code unchanged. `jit::deopt` rebuilds one interpreter frame per level.
+
+/// The slot (relative to a frame's base) of the called closure, where a
+/// return value goes.
+pub const RETURN_SLOT: i64 = -1;
+
+/// The code a trace body returns when its root frame returned (`ret`): the
+/// result is in slot `RETURN_SLOT`. Exit codes are never 0 (serial numbers
+/// start at 1).
+pub const RETURNED: u64 = 0;
+
+/// Most native call levels (nested recursive calls in machine code) one
+/// entry from the interpreter may make: bounds the native stack (each level
+/// is one machine frame of a trace body, typically well under 256 bytes) and
+/// the unwind buffer. A call deeper than this exits, and the interpreter
+/// makes it (and may enter the trace again from there).
+pub const MAX_NATIVE_LEVELS: usize = 256;
+
+/// What native calls between traces share, at a fixed address the trace
+/// code has baked in (one per VM, in `JitState`). Reset by the interpreter
+/// on every entry into compiled code (`Vm::run_trace`); only machine code
+/// of this VM's thread touches it while a trace runs.
+#[repr(C)]
+pub struct NativeCalls {
+    /// Interpreter frames the native calls below may still add: a call needs
+    /// as many as the frames it would materialise (the caller's inlined ones
+    /// plus the callee), so that any exit can rebuild every frame within
+    /// `Config::max_call_depth` (the room `Vm::can_enter` checks, level by level).
+    pub frames_left: std::cell::Cell<i64>,
+    /// Native call levels left (`MAX_NATIVE_LEVELS` on entry).
+    pub levels_left: std::cell::Cell<i64>,
+    /// Address of the highest stack slot a callee's base may be at: above
+    /// it, the slots any trace's exits may write would not fit.
+    pub stack_limit: std::cell::Cell<u64>,
+    /// Used entries of `unwind`.
+    pub unwind_len: std::cell::Cell<u64>,
+    /// Exit codes (serial << 32 | snapshot) of the caller levels, innermost
+    /// caller first, when a callee left for the interpreter.
+    pub unwind: [std::cell::Cell<u64>; MAX_NATIVE_LEVELS],
+}
+
+/// Offsets of the `NativeCalls` fields, in 8-byte words.
+pub const NC_FRAMES_LEFT: u64 = 0;
+pub const NC_LEVELS_LEFT: u64 = 1;
+pub const NC_STACK_LIMIT: u64 = 2;
+pub const NC_UNWIND_LEN: u64 = 3;
+pub const NC_UNWIND: u64 = 4;
+
+const _: () = {
+    assert!(std::mem::offset_of!(NativeCalls, frames_left) == 8 * NC_FRAMES_LEFT as usize);
+    assert!(std::mem::offset_of!(NativeCalls, levels_left) == 8 * NC_LEVELS_LEFT as usize);
+    assert!(std::mem::offset_of!(NativeCalls, stack_limit) == 8 * NC_STACK_LIMIT as usize);
+    assert!(std::mem::offset_of!(NativeCalls, unwind_len) == 8 * NC_UNWIND_LEN as usize);
+    assert!(std::mem::offset_of!(NativeCalls, unwind) == 8 * NC_UNWIND as usize);
+    assert!(std::mem::size_of::<std::cell::Cell<u64>>() == 8);
+};
+
+impl NativeCalls {
+    pub fn new() -> Box<NativeCalls> {
+        Box::new(NativeCalls {
+            frames_left: Default::default(),
+            levels_left: Default::default(),
+            stack_limit: Default::default(),
+            unwind_len: Default::default(),
+            unwind: std::array::from_fn(|_| Default::default()),
+        })
+    }
+}
 
 const _: () = assert!(std::mem::size_of::<Value>() == VALUE_SIZE as usize);
 const _: () = assert!(std::mem::align_of::<Value>() == 8);

@@ -38,6 +38,18 @@ fn abort<T>(why: impl Into<String>) -> R<T> {
     Err(why.into())
 }
 
+/// A native call being interpreted: the recorder skips the callee's
+/// instructions until control is back in the calling frame.
+#[derive(Clone, Copy)]
+struct Paused {
+    /// Inlining depth of the calling frame.
+    depth: usize,
+    /// The caller's register (relative to the root base) the result lands in.
+    slot: usize,
+    /// The `Call` instruction, whose value is the boxed result.
+    call: Ref,
+}
+
 /// An inlined frame while recording.
 struct InlineFrame {
     proto: *const Proto,
@@ -59,6 +71,20 @@ pub struct Recorder {
     pub straight: bool,
     /// What the trace assumes beyond its guards (for invalidation).
     pub deps: Vec<Dep>,
+    /// The values baked in for `deps` (global, or struct method), checked
+    /// again after a native call ran uninstrumented in the interpreter.
+    baked: Vec<(Dep, Value)>,
+    /// The trace makes native calls (`Opcode::Call`) of its function's
+    /// entry trace.
+    pub native_calls: bool,
+    /// The trace ends by returning from its root frame (`Opcode::Ret`):
+    /// a function-entry trace or one of its side traces.
+    pub returns: bool,
+    paused: Option<Paused>,
+    /// Slots a native call overwrote (the callee's frame): reading one
+    /// before writing it aborts, since the stack no longer holds what the
+    /// trace saw on entry.
+    clobbered: Vec<bool>,
     /// Loop headers recorded through (unrolled), with the count of passes.
     unrolled: SmallVec<[((usize, u16), u32); 2]>,
     /// Where the loop lives.
@@ -144,6 +170,11 @@ impl Recorder {
             link: None,
             straight: false,
             deps: Vec::new(),
+            baked: Vec::new(),
+            native_calls: false,
+            returns: false,
+            paused: None,
+            clobbered: Vec::new(),
             unrolled: SmallVec::new(),
             root_proto,
             loop_id,
@@ -168,6 +199,7 @@ impl Recorder {
         if self.slots.len() <= slot {
             self.slots.resize(slot + 1, Ref::NONE);
             self.modified.resize(slot + 1, false);
+            self.clobbered.resize(slot + 1, false);
         }
     }
 
@@ -175,6 +207,7 @@ impl Recorder {
         self.ensure(slot);
         self.slots[slot] = r;
         self.modified[slot] = true;
+        self.clobbered[slot] = false;
     }
 
     /// The current slot state as a snapshot resuming at `self.pc`.
@@ -209,6 +242,9 @@ impl Recorder {
         let r = self.slots[slot];
         if !r.is_none() {
             return Ok(r);
+        }
+        if self.clobbered[slot] {
+            return abort("read of a register a recursive call overwrote");
         }
         let ty = type_of(v)?;
         let snap = self.snapshot();
@@ -383,6 +419,12 @@ impl Recorder {
     /// # Safety
     /// `base` points at the running frame's registers, all live values.
     pub unsafe fn step(&mut self, vm: &Vm, op: Op, pc: usize, frame_base: usize, base: *const Value) -> Step {
+        if let Some(p) = &self.paused {
+            if vm.frames.len() - self.root_depth > p.depth {
+                // The interpreter runs the natively called function.
+                return Step::Continue;
+            }
+        }
         self.pc = pc;
         // SAFETY: forwarded from the caller.
         match unsafe { self.step_inner(vm, op, frame_base, base) } {
@@ -401,6 +443,10 @@ impl Recorder {
         let depth = vm.frames.len() - self.root_depth;
         if depth != self.inline.len() {
             return abort("left the loop's frame");
+        }
+        if let Some(p) = self.paused.take() {
+            // SAFETY: the result register is in the running (calling) frame.
+            self.resume(vm, p, unsafe { *base.add(p.slot - rel) })?;
         }
         // SAFETY (for `val!`): registers named by the instruction are inside
         // the running frame, as the caller guarantees.
@@ -451,6 +497,7 @@ impl Recorder {
                     // value in and invalidate the trace if it ever does.
                     let k = self.konst(v)?;
                     self.depend(Dep::Global(g));
+                    self.baked.push((Dep::Global(g), v));
                     set!(a, k);
                     return Ok(Step::Continue);
                 }
@@ -724,7 +771,7 @@ impl Recorder {
                     let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
                     let same = self.trace.emit(Opcode::PEq, Type::Bool, callee, k);
                     self.branch(same, true);
-                    self.enter(rel, a, n as usize, f.get().proto.as_ref(), k, pc_after(self.pc))?;
+                    self.enter(rel, a, n as usize, f.get().proto.as_ref(), k, pc_after(self.pc), base)?;
                 }
                 Value::Native(i) => {
                     let callee = get!(a);
@@ -741,9 +788,10 @@ impl Recorder {
                     let o = get!(a + 1);
                     self.guard_def(o, def);
                     self.depend(Dep::Method(def, name));
+                    self.baked.push((Dep::Method(def, name), Value::Func(f)));
                     let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
                     set!(a, k);
-                    self.enter(rel, a, n as usize + 1, f.get().proto.as_ref(), k, pc_after(self.pc))?;
+                    self.enter(rel, a, n as usize + 1, f.get().proto.as_ref(), k, pc_after(self.pc), base)?;
                 }
                 Value::Array(_) if name == method::LENGTH && n == 0 => {
                     let o = get!(a + 1);
@@ -751,6 +799,20 @@ impl Recorder {
                 }
                 v => return abort(format!("method call on {}", v.kind_name())),
             },
+            Op::Return { .. } | Op::ReturnNil if depth == 0 && self.loop_id == FUNC_ENTRY => {
+                // A function-entry trace (or one of its side traces) returns
+                // by itself, also to a native caller.
+                let r = match op {
+                    Op::Return { a } => get!(a),
+                    _ => self.trace.knil(),
+                };
+                let mut ret = vela_ir::Inst::new(Opcode::Ret, Type::Void);
+                ret.a = r;
+                self.trace.push(ret);
+                self.returns = true;
+                self.straight = true;
+                return Ok(Step::Done);
+            }
             Op::Return { .. } | Op::ReturnNil if depth == 0 => {
                 if self.side_of.is_none() && self.loop_id != FUNC_ENTRY {
                     return abort("return from the loop's function");
@@ -831,16 +893,31 @@ impl Recorder {
         self.trace.push(inst);
     }
 
-    /// Follows a call into a Vela function: its frame becomes higher slots.
-    fn enter(&mut self, rel: usize, a: Reg, nargs: usize, proto: &Proto, func: Ref, ret_pc: usize) -> R<()> {
+    /// Follows a call into a Vela function: its frame becomes higher slots;
+    /// or, for a call of the function a function-entry trace belongs to, a
+    /// native call of that trace (`recursive_call`).
+    #[allow(clippy::too_many_arguments)]
+    fn enter(
+        &mut self,
+        rel: usize,
+        a: Reg,
+        nargs: usize,
+        proto: &Proto,
+        func: Ref,
+        ret_pc: usize,
+        base: *const Value,
+    ) -> R<()> {
         if self.inline.len() >= MAX_INLINE_DEPTH {
             return abort("call depth");
         }
-        if std::ptr::eq(proto, self.root_proto) || self.inline.iter().any(|f| std::ptr::eq(f.proto, proto)) {
-            return abort("recursive call");
-        }
         if proto.arity as usize != nargs {
             return abort("wrong number of arguments");
+        }
+        if std::ptr::eq(proto, self.root_proto) && self.loop_id == FUNC_ENTRY {
+            return self.recursive_call(rel, a, nargs, proto, func, base);
+        }
+        if std::ptr::eq(proto, self.root_proto) || self.inline.iter().any(|f| std::ptr::eq(f.proto, proto)) {
+            return abort("recursive call");
         }
         let callee_base = rel + a as usize + 1;
         let nil = self.trace.knil();
@@ -849,6 +926,73 @@ impl Recorder {
         }
         self.frames.push(SnapFrame { func, base: callee_base as i32, ret_pc: ret_pc as u32 });
         self.inline.push(InlineFrame { proto, base: callee_base });
+        Ok(())
+    }
+
+    /// A recursive call in a function-entry tree: `Opcode::Call` enters the
+    /// function's entry trace natively. The arguments and the callee's nil
+    /// registers join the snapshot (the call stores them), as does the
+    /// callee in register `a` (exits rebuild the callee's frame from it).
+    /// The interpreter then runs the call unrecorded (`paused`); `resume`
+    /// picks up the result.
+    fn recursive_call(
+        &mut self,
+        rel: usize,
+        a: Reg,
+        nargs: usize,
+        proto: &Proto,
+        func: Ref,
+        base: *const Value,
+    ) -> R<()> {
+        let callee_base = rel + a as usize + 1;
+        self.set(callee_base - 1, func);
+        for s in 0..nargs {
+            // SAFETY: argument registers a+1..=a+nargs are inside the running frame.
+            let v = unsafe { *base.add(a as usize + 1 + s) };
+            let r = self.get(callee_base + s, v)?;
+            self.set(callee_base + s, r);
+        }
+        let nil = self.trace.knil();
+        for s in nargs..proto.max_slots as usize {
+            self.set(callee_base + s, nil);
+        }
+        // The snapshot resumes at the call: the interpreter makes it when
+        // there is no room for another native level.
+        self.last_snap = None;
+        let snap = self.snapshot();
+        let mut call = vela_ir::Inst::new(Opcode::Call, Type::Value);
+        call.imm = callee_base as i64;
+        call.snap = snap;
+        let call = self.trace.push(call);
+        self.native_calls = true;
+        self.paused = Some(Paused { depth: self.inline.len(), slot: callee_base - 1, call });
+        Ok(())
+    }
+
+    /// Back in the caller after a native call the interpreter ran: the
+    /// callee's frame is gone (its slots are clobbered), the result `v` is
+    /// in the callee slot and becomes the `Call`'s value, unboxed to the
+    /// type it has now.
+    fn resume(&mut self, vm: &Vm, p: Paused, v: Value) -> R<()> {
+        // The callee ran without the recorder seeing it: what the trace baked
+        // in must still hold.
+        for (d, was) in &self.baked {
+            let now = match *d {
+                Dep::Global(g) => vm.globals[g as usize],
+                Dep::Method(def, name) => vm.structs[def as usize].method(name).unwrap_or(Value::Nil),
+            };
+            if !now.identical(was) {
+                return abort("a global or method changed during a recursive call");
+            }
+        }
+        for s in p.slot + 1..self.slots.len() {
+            self.slots[s] = Ref::NONE;
+            self.modified[s] = false;
+            self.clobbered[s] = true;
+        }
+        self.set(p.slot, p.call);
+        let r = self.unbox(p.call, v)?;
+        self.set(p.slot, r);
         Ok(())
     }
 

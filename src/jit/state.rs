@@ -13,6 +13,7 @@ use bitvec::vec::BitVec;
 use super::backend::{self, CompiledTrace, Counters, Links};
 use super::cache::{CacheStats, CodeCache, TraceId};
 use super::compiler::{Compiler, Done, Job};
+use super::layout::NativeCalls;
 use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
 use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
 use crate::bytecode::Proto;
@@ -160,6 +161,9 @@ pub struct JitStats {
     pub interp_entries: u64,
     /// Abort reason → count.
     pub abort_reasons: FxHashMap<String, u64>,
+    /// Native call levels rebuilt as interpreter frames after an exit taken
+    /// inside native calls.
+    pub unwound_levels: u64,
     /// One-time LLVM start-up, paid by the first trace (not in its compile time).
     pub llvm_init_ms: Option<f64>,
     /// Traces compiled on the compile thread (attached or not).
@@ -175,6 +179,9 @@ const MAX_INVALIDATIONS: u32 = 4;
 /// Fewest non-constant IR instructions a function-entry trace must have.
 const MIN_ENTRY_TRACE: usize = 40;
 const TOO_SHORT: &str = "function trace too short to pay for its entry";
+/// Too-short recordings of one function entry per abort counted towards
+/// blacklisting it.
+const SHORT_PER_ABORT: u32 = 4;
 /// Evictions of one loop's root trace before the loop is blacklisted.
 const MAX_EVICTIONS: u32 = 8;
 /// Invalidations caused by one global before traces stop treating it as a
@@ -194,6 +201,8 @@ pub struct JitState {
     serial: u32,
     /// (proto address, loop id) → aborted recordings.
     pub aborts: FxHashMap<(usize, u16), u32>,
+    /// (proto address, FUNC_ENTRY) → entry recordings refused as too short.
+    short_entries: FxHashMap<(usize, u16), u32>,
     /// (proto address, loop id) → evictions of that loop's root trace.
     evictions: FxHashMap<(usize, u16), u32>,
     /// (proto address, loop id) → invalidations of that loop's traces.
@@ -218,6 +227,9 @@ pub struct JitState {
     compiler: Compiler,
     /// Traces in the compiler, oldest first.
     pending: Vec<Pending>,
+    /// Shared by native calls between traces (`layout::NativeCalls`); its
+    /// address is baked into traces that make them.
+    pub calls: Box<NativeCalls>,
     pub stats: JitStats,
 }
 
@@ -229,6 +241,7 @@ impl JitState {
             cache: CodeCache::new(settings.cache_bytes),
             serial: 0,
             aborts: FxHashMap::default(),
+            short_entries: FxHashMap::default(),
             evictions: FxHashMap::default(),
             invalidations: FxHashMap::default(),
             dependents: FxHashMap::default(),
@@ -241,6 +254,7 @@ impl JitState {
             global_changes: FxHashMap::default(),
             compiler: Compiler::new(settings.background && !dump_any(settings.dump)),
             pending: Vec::new(),
+            calls: NativeCalls::new(),
             stats: JitStats::default(),
         }
     }
@@ -278,6 +292,17 @@ impl JitState {
             // Try again once the inner loop has a trace (or is blacklisted).
             self.log(&format!("abort {where_}: {why}"));
             return;
+        }
+        if why == TOO_SHORT {
+            // The recorded call may have taken a recursive function's short
+            // base case (half of recursive fib's calls do): a function counts
+            // one blacklisting abort per `SHORT_PER_ABORT` short recordings.
+            let n = self.short_entries.entry(key).or_default();
+            *n += 1;
+            if !n.is_multiple_of(SHORT_PER_ABORT) {
+                self.log(&format!("abort {where_}: {why}"));
+                return;
+            }
         }
         let n = {
             let n = self.aborts.entry(key).or_default();
@@ -342,7 +367,10 @@ impl JitState {
             Some((p, e)) => format!("trace{serial} (side of {} S{e}) {where_}", self.name_of(p)),
             None => format!("trace{serial} {where_}"),
         };
-        if rec.straight {
+        if rec.returns {
+            // Ends with `ret`; the loop marker after it is never reached.
+            rec.trace.push(vela_ir::Inst::new(Opcode::Loop, vela_ir::Type::Void));
+        } else if rec.straight {
             // A straight-line trace ends by leaving through its tail snapshot:
             // to a loop header, whose trace is entered next, or to a return.
             let tail = rec.trace.tail.take().expect("a finished recording has a tail");
@@ -358,10 +386,22 @@ impl JitState {
         // An entry trace that runs into a loop's trace saves more than its own
         // instructions: the loop is then entered natively on every call.
         let linked = rec.link.is_some();
+        // Native calls enter the function's entry trace: this one, or the
+        // root of this side trace's tree (which outlives it).
+        let mut call_target = 0;
+        if rec.native_calls {
+            let mut p = rec.side_of;
+            while let Some((pt, _)) = p {
+                let Some(t) = self.cache.get(pt) else { break };
+                call_target = t.code.body;
+                p = t.parent;
+            }
+        }
+        let calls: *const NativeCalls = if rec.native_calls { &*self.calls } else { std::ptr::null() };
         let optimized = vela_ir::passes::optimize(rec.trace).and_then(|t| {
             vela_ir::verify::verify(&t)?;
             let work = t.insts.iter().filter(|i| !i.op.is_const()).count();
-            if entry_trace && work < MIN_ENTRY_TRACE && !linked {
+            if entry_trace && work < MIN_ENTRY_TRACE && !linked && !rec.native_calls {
                 // Entering and leaving a trace costs more than interpreting
                 // a few instructions (recursive fib's base case ran 2x slower)
                 // when the trace then only hands back to the interpreter.
@@ -389,7 +429,14 @@ impl JitState {
         let checkpoint = rec.side_of.is_none() && !rec.straight;
         // The boxes move into the pending entry and then the trace's record;
         // their heap memory, whose address the code keeps, does not move.
-        let linkage = backend::Linkage { serial, counters: counters.as_ptr(), links: links.as_ptr(), checkpoint };
+        let linkage = backend::Linkage {
+            serial,
+            counters: counters.as_ptr(),
+            links: links.as_ptr(),
+            checkpoint,
+            calls,
+            call_target,
+        };
         // What the trace assumes must be watched while it compiles, so that
         // a change in the meantime is noticed (`pending_stale`).
         for d in &rec.deps {
@@ -509,6 +556,12 @@ impl JitState {
         record.link = p.link;
         record.straight = p.straight;
         record.deps = std::mem::take(&mut p.deps);
+        // A native call's snapshot is taken when there is no room for
+        // another native level: the interpreter makes that call, and a side
+        // trace from there would only try the same call again.
+        for i in trace.insts.iter().filter(|i| i.op == Opcode::Call) {
+            record.exits[i.snap.0 as usize].blacklisted = true;
+        }
         // A side trace's ancestors stay: it is reached only through them.
         let mut keep = Vec::new();
         let mut up = p.side_of;
@@ -718,13 +771,15 @@ impl JitState {
         let s = &self.stats;
         let sides = self.cache.iter().filter(|(_, t)| t.parent.is_some()).count();
         out.push_str(&format!(
-            "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}, links {}, invalidated {}\n",
+            "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}, links {}, invalidated {}, \
+             unwound {}\n",
             s.compiled,
             s.aborted,
             s.blacklisted,
             sides,
             self.cache.stats().hits.saturating_sub(s.interp_entries),
-            s.invalidated
+            s.invalidated,
+            s.unwound_levels
         ));
         let c = &self.cache.stats();
         out.push_str(&format!(

@@ -13,6 +13,11 @@
 //! - guards (with `cse_with_guards`, or `guards::redundant_guards` alone): a
 //!   guard identical to an earlier one can never fail.
 //!
+//! A native `call` (and `ret`) is never merged with anything, and no load of
+//! heap memory is reused across it: the callee may store anywhere. (`SLoad`s
+//! stay valid: a callee writes only its own frame, above the caller's
+//! registers the recorder still reads.)
+//!
 //! Reuse across the `Loop` marker needs nothing special: an instruction in the
 //! loop is identical to one before it only if it has the same operand refs,
 //! which then hold the same values in every iteration. Two `Phi`s with the
@@ -53,6 +58,8 @@ pub(crate) fn number(mut t: Trace, values: bool, guards: bool) -> Trace {
         Some(l) => t.insts[l..].iter().filter_map(store_mem).collect(),
         None => Vec::new(),
     };
+    // A native call in the loop body may store anything.
+    let body_calls = loop_pos.is_some_and(|l| t.insts[l..].iter().any(|i| i.op.is_call()));
 
     for i in 0..n {
         let mut inst = t.insts[i];
@@ -81,7 +88,11 @@ pub(crate) fn number(mut t: Trace, values: bool, guards: bool) -> Trace {
                 continue;
             }
             Class::Loop => {
-                memory.retain(|k, _| kind_of(k).is_none_or(|m| !body_stores.contains(&m)));
+                memory.retain(|k, _| kind_of(k).is_none_or(|m| !body_calls && !body_stores.contains(&m)));
+                continue;
+            }
+            Class::Call => {
+                memory.clear();
                 continue;
             }
             _ => continue,
@@ -108,10 +119,15 @@ enum Class {
     Load,
     Store(Mem),
     Loop,
+    /// A native call or return: never merged, and no load is reused across it.
+    Call,
     Other,
 }
 
 fn class(i: &Inst) -> Class {
+    if i.op.is_call() {
+        return Class::Call;
+    }
     if i.op.is_guard(i.ty) {
         return Class::Guard;
     }
@@ -349,6 +365,26 @@ mod tests {
              S0 pc=1 at=0000
              S1 pc=1 at=0007 #3=0006 #5=0006 #6=0006
              tail S1",
+        );
+    }
+
+    #[test]
+    fn native_calls_are_never_merged_and_end_load_reuse() {
+        check(
+            cse,
+            "0000 obj > sload #0 S0
+             0001 val   fload  0000 field 1
+             0002 val > call   #3 S0
+             0003 val > call   #3 S0
+             0004 val   fload  0000 field 1
+             S0 pc=1 at=0000",
+            // Identical calls both stay, and the field is loaded again after them.
+            "0000 obj > sload #0 S0
+             0001 val   fload  0000 field 1
+             0002 val > call   #3 S0
+             0003 val > call   #3 S0
+             0004 val   fload  0000 field 1
+             S0 pc=1 at=0000",
         );
     }
 }
