@@ -155,7 +155,7 @@ pub enum Opcode {
     /// same snapshot as "returning from that call" (see the `vela` crate's
     /// `jit::deopt`). Never merged or moved; clobbers all heap memory and
     /// the stack from slot `imm - 1` up.
-    Call,
+    TCall,
     /// Returns boxed `a` from the trace's root frame: writes it to slot -1
     /// (the callee slot, where a return value goes) and leaves with the
     /// "returned" code. Only instructions that define nothing may follow.
@@ -186,20 +186,20 @@ impl Opcode {
             | Opcode::GuardTrue
             | Opcode::GuardFalse
             | Opcode::GuardDef
-            | Opcode::Call => true,
+            | Opcode::TCall => true,
             _ => false,
         }
     }
 
     /// Whether the instruction writes memory (never removed, never reordered).
     pub fn is_store(self) -> bool {
-        matches!(self, Opcode::AStore | Opcode::FStore | Opcode::CStore | Opcode::Call | Opcode::Ret)
+        matches!(self, Opcode::AStore | Opcode::FStore | Opcode::CStore | Opcode::TCall | Opcode::Ret)
     }
 
     /// A native call or return: a barrier no load is reused across and no
     /// instruction is merged with.
     pub fn is_call(self) -> bool {
-        matches!(self, Opcode::Call | Opcode::Ret)
+        matches!(self, Opcode::TCall | Opcode::Ret)
     }
 
     /// Whether the instruction reads mutable memory (its result depends on
@@ -267,7 +267,7 @@ impl Opcode {
             Opcode::CStore => "cstore",
             Opcode::Upval => "upval",
             Opcode::GLoad => "gload",
-            Opcode::Call => "call",
+            Opcode::TCall => "tcall",
             Opcode::Ret => "ret",
             Opcode::Loop => "loop",
             Opcode::Phi => "phi",

@@ -79,7 +79,7 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         CStore => (&[Want::T(Cell), Want::T(Value)], Res::T(Void)),
         Upval => (&[Want::T(Func)], Res::T(Cell)),
         GLoad => (&[Want::Address], Res::T(Value)),
-        Call => (&[], Res::T(Value)),
+        TCall => (&[], Res::T(Value)),
         Ret => (&[Want::Boxable], Res::T(Void)),
         Loop => (&[], Res::T(Void)),
         Phi => (&[Want::Own, Want::Own], Res::NonVoid),
@@ -107,7 +107,7 @@ fn type_name(t: Type) -> &'static str {
 /// defined before the snapshot's `at` (a `Phi` counts as defined at the
 /// `Loop`); frames name `fun` constants; the tail is a snapshot; a `ret` is
 /// before the loop and followed by nothing that defines a value or acts; a
-/// `call`'s callee base is slot 1 or above.
+/// `tcall`'s callee base is slot 1 or above.
 pub fn verify(t: &Trace) -> Result<(), String> {
     let n = t.insts.len();
     let mut loop_pos: Option<usize> = None;
@@ -128,7 +128,7 @@ pub fn verify(t: &Trace) -> Result<(), String> {
         match inst.op {
             Opcode::Ret if loop_pos.is_some() => return Err(format!("{}: ret in the loop body", name())),
             Opcode::Ret => ret_at = Some(i),
-            Opcode::Call if inst.imm < 1 => return Err(format!("{}: callee base #{} below slot 1", name(), inst.imm)),
+            Opcode::TCall if inst.imm < 1 => return Err(format!("{}: callee base #{} below slot 1", name(), inst.imm)),
             _ => {}
         }
         match inst.op {
@@ -359,13 +359,13 @@ mod tests {
              0004 loop
              S0 pc=0 at=0000");
         assert_eq!(after, "0003 add: follows the ret at 0001");
-        let slot = err("0000 val > call #0 S0
+        let slot = err("0000 val > tcall #0 S0
              S0 pc=0 at=0000");
-        assert_eq!(slot, "0000 call: callee base #0 below slot 1");
+        assert_eq!(slot, "0000 tcall: callee base #0 below slot 1");
         verify(
             &parse(
                 "0000 int > sload #0 S0
-                 0001 val > call #2 S0
+                 0001 val > tcall #2 S0
                  0002 ret 0001
                  0003 loop
                  S0 pc=0 at=0000",

@@ -152,7 +152,7 @@ pub struct Linkage {
     /// The VM's `layout::NativeCalls` (null if the trace makes no native
     /// calls). Safety contract: outlives the code; only this thread touches it.
     pub calls: *const NativeCalls,
-    /// The body a native `call` enters: 0 for the trace being compiled
+    /// The body a native `tcall` enters: 0 for the trace being compiled
     /// itself (a function-entry trace calling its own function), else the
     /// `CompiledTrace::body` of that function's entry trace, which outlives
     /// this trace (it is this side trace's root).
@@ -1438,7 +1438,7 @@ impl<'a, 'c> Lower<'a, 'c> {
                 self.load_value(p, self.slot_index(inst.imm))?
             }
             Opcode::Upval => return err("unsupported: upvalue access (closure internals)"),
-            Opcode::Call => self.native_call(i)?,
+            Opcode::TCall => self.native_call(i)?,
             Opcode::Ret => {
                 let words = self.words(a)?;
                 self.store_value(self.base, self.slot_index(RETURN_SLOT), words)?;
@@ -1452,7 +1452,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         self.define(i, v)
     }
 
-    /// A native call (`Opcode::Call`, see `layout` for the protocol): checks
+    /// A native call (`Opcode::TCall`, see `layout` for the protocol): checks
     /// for room (else exits through the call's snapshot, resuming at the call
     /// instruction), stores the callee's registers, enters the callee's
     /// body and yields the value it returned. When the callee left for the

@@ -232,7 +232,7 @@ impl Vm {
     }
 
     /// The innermost frame stopped at the call instruction at `pc` that a
-    /// native call made (`Opcode::Call`): it resumes after the call, and the
+    /// native call made (`Opcode::TCall`): it resumes after the call, and the
     /// callee gets its frame, whose pc the callee's own level sets. Returns
     /// the callee's base.
     fn push_callee_frame(&mut self, pc: usize) -> usize {

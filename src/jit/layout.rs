@@ -36,7 +36,7 @@ pub const CELL_VALUE: u64 = 16;
 //
 // * `ret` stores the boxed result at slot `RETURN_SLOT` (-1) and returns
 //   `RETURNED` instead of an exit code;
-// * a native `call` (trace IR `Call`, imm = the callee's base slot `c`)
+// * a native `tcall` (trace IR `TCall`, imm = the callee's base slot `c`)
 //   stores the callee's arguments and nil registers at `c ..`, enters the
 //   callee's body with `base + c`, and on `RETURNED` reads the result from
 //   slot `c - 1` (its own register `a`). Any other code means the callee

@@ -74,7 +74,7 @@ pub struct Recorder {
     /// The values baked in for `deps` (global, or struct method), checked
     /// again after a native call ran uninstrumented in the interpreter.
     baked: Vec<(Dep, Value)>,
-    /// The trace makes native calls (`Opcode::Call`) of its function's
+    /// The trace makes native calls (`Opcode::TCall`) of its function's
     /// entry trace.
     pub native_calls: bool,
     /// The trace ends by returning from its root frame (`Opcode::Ret`):
@@ -929,7 +929,7 @@ impl Recorder {
         Ok(())
     }
 
-    /// A recursive call in a function-entry tree: `Opcode::Call` enters the
+    /// A recursive call in a function-entry tree: `Opcode::TCall` enters the
     /// function's entry trace natively. The arguments and the callee's nil
     /// registers join the snapshot (the call stores them), as does the
     /// callee in register `a` (exits rebuild the callee's frame from it).
@@ -960,7 +960,7 @@ impl Recorder {
         // there is no room for another native level.
         self.last_snap = None;
         let snap = self.snapshot();
-        let mut call = vela_ir::Inst::new(Opcode::Call, Type::Value);
+        let mut call = vela_ir::Inst::new(Opcode::TCall, Type::Value);
         call.imm = callee_base as i64;
         call.snap = snap;
         let call = self.trace.push(call);

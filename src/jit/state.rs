@@ -559,7 +559,7 @@ impl JitState {
         // A native call's snapshot is taken when there is no room for
         // another native level: the interpreter makes that call, and a side
         // trace from there would only try the same call again.
-        for i in trace.insts.iter().filter(|i| i.op == Opcode::Call) {
+        for i in trace.insts.iter().filter(|i| i.op == Opcode::TCall) {
             record.exits[i.snap.0 as usize].blacklisted = true;
         }
         // A side trace's ancestors stay: it is reached only through them.

@@ -13,7 +13,7 @@
 //! - guards (with `cse_with_guards`, or `guards::redundant_guards` alone): a
 //!   guard identical to an earlier one can never fail.
 //!
-//! A native `call` (and `ret`) is never merged with anything, and no load of
+//! A native `tcall` (and `ret`) is never merged with anything, and no load of
 //! heap memory is reused across it: the callee may store anywhere. (`SLoad`s
 //! stay valid: a callee writes only its own frame, above the caller's
 //! registers the recorder still reads.)
@@ -374,15 +374,15 @@ mod tests {
             cse,
             "0000 obj > sload #0 S0
              0001 val   fload  0000 field 1
-             0002 val > call   #3 S0
-             0003 val > call   #3 S0
+             0002 val > tcall  #3 S0
+             0003 val > tcall  #3 S0
              0004 val   fload  0000 field 1
              S0 pc=1 at=0000",
             // Identical calls both stay, and the field is loaded again after them.
             "0000 obj > sload #0 S0
              0001 val   fload  0000 field 1
-             0002 val > call   #3 S0
-             0003 val > call   #3 S0
+             0002 val > tcall  #3 S0
+             0003 val > tcall  #3 S0
              0004 val   fload  0000 field 1
              S0 pc=1 at=0000",
         );
