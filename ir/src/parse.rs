@@ -151,11 +151,18 @@ fn parse_inst(t: &mut Trace, line: &str) -> Result<(), String> {
         i += 1;
         Ok(tok)
     };
-    for &f in layout.operands {
+    if layout.imm == Imm::Helper {
+        let name = next("helper")?;
+        let h = crate::helper::Helper::from_name(name).ok_or_else(|| format!("unknown helper '{name}'"))?;
+        inst.imm = h as i64;
+    }
+    let fields = inst.operand_fields();
+    for &f in fields {
         *inst.field_mut(f) = parse_ref(next("operand")?)?;
     }
     inst.imm = match layout.imm {
         Imm::None => 0,
+        Imm::Helper => inst.imm,
         Imm::Int => number(next("value")?, "an integer")?,
         Imm::Float => {
             let s = next("value")?;
@@ -200,7 +207,7 @@ fn parse_inst(t: &mut Trace, line: &str) -> Result<(), String> {
                         "b" => Field::B,
                         _ => Field::C,
                     };
-                    if layout.operands.contains(&f) {
+                    if fields.contains(&f) {
                         return Err(format!("operand {k} of {} is positional", op.name()));
                     }
                     *inst.field_mut(f) = parse_ref(v)?;
@@ -242,6 +249,8 @@ fn parse_snapshot(t: &mut Trace, line: &str) -> Result<(), String> {
             pc = Some(number(v, "a pc")?);
         } else if let Some(v) = tok.strip_prefix("at=") {
             at = Some(number(v, "a position")?);
+        } else if *tok == "gc" {
+            snap.gc = true;
         } else if let Some(e) = tok.strip_prefix('#') {
             let (slot, value) = e.split_once('=').ok_or_else(|| format!("expected '#slot=ref', found '{tok}'"))?;
             snap.entries.push(SnapEntry { slot: number(slot, "a slot")?, value: parse_ref(value)? });

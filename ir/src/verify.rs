@@ -2,6 +2,7 @@
 //! every consumer (back end, exit handler) relies on. Errors name the
 //! instruction or snapshot: `0005 addov: operand b 0003 has type flt, expected int`.
 
+use crate::helper::Param;
 use crate::inst::{Inst, Opcode, Ref, SnapId};
 use crate::layout::{Field, Imm};
 use crate::print::ref_str;
@@ -20,6 +21,8 @@ enum Want {
     Own,
     /// A `KPtr` constant of any type (`GLoad`'s globals array).
     Address,
+    /// A `val` or a `carg` chain (a helper's `Param::Args`).
+    Args,
 }
 
 /// What an instruction's own type must be.
@@ -77,10 +80,33 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         CStore => (&[Want::T(Cell), Want::T(Value)], Res::T(Void)),
         Upval => (&[Want::T(Func)], Res::T(Cell)),
         GLoad => (&[Want::Address], Res::T(Value)),
+        SLen => (&[Want::T(Str)], Res::T(Int)),
+        SByte => (&[Want::T(Str), Want::T(Int)], Res::T(Int)),
+        // Checked per helper (`helper_signature`); this is the widest form.
+        Call | CallG => (&[Want::Args, Want::Args, Want::Args], Res::NonVoid),
+        CArg => (&[Want::Args, Want::T(Value)], Res::T(Void)),
         Loop => (&[], Res::T(Void)),
         Phi => (&[Want::Own, Want::Own], Res::NonVoid),
         Nop => (&[], Res::T(Void)),
     }
+}
+
+/// The operand types and result type of a helper call.
+fn helper_signature(inst: &Inst) -> Result<(Vec<Want>, Res), String> {
+    let h = inst.helper().ok_or_else(|| format!("unknown helper number {}", inst.imm))?;
+    if h.can_fail() != (inst.op == Opcode::CallG) {
+        let why = if h.can_fail() { "can fail: call it with callg" } else { "cannot fail: call it with call" };
+        return Err(format!("helper {} {why}", h.name()));
+    }
+    let wants = h
+        .params()
+        .iter()
+        .map(|p| match *p {
+            Param::T(t) => Want::T(t),
+            Param::Args => Want::Args,
+        })
+        .collect();
+    Ok((wants, Res::T(h.result())))
 }
 
 fn type_name(t: Type) -> &'static str {
@@ -193,8 +219,14 @@ fn check_snap_ref(t: &Trace, at: u32, r: Ref, loop_pos: Option<usize>) -> Result
 
 fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Result<(), String> {
     let layout = inst.op.layout();
-    let (wants, result) = signature(inst.op);
-    debug_assert_eq!(wants.len(), layout.operands.len());
+    let (wants, result) = if inst.op.is_call() {
+        helper_signature(inst)?
+    } else {
+        let (w, r) = signature(inst.op);
+        (w.to_vec(), r)
+    };
+    let operands = inst.operand_fields();
+    debug_assert_eq!(wants.len(), operands.len());
 
     // Result type.
     let ty = inst.ty;
@@ -224,12 +256,12 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
 
     // Operands: presence, definition, type.
     for f in Field::ALL {
-        if !layout.operands.contains(&f) && !inst.field(f).is_none() {
+        if !operands.contains(&f) && !inst.field(f).is_none() {
             let what = if inst.op.is_const() { "constant has an operand" } else { "unexpected operand" };
             return Err(format!("{what} {} {}", f.name(), ref_str(inst.field(f))));
         }
     }
-    for (&f, &want) in layout.operands.iter().zip(wants) {
+    for (&f, want) in operands.iter().zip(wants) {
         let r = inst.field(f);
         let what = format!("operand {}", f.name());
         if r.is_none() {
@@ -255,6 +287,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
             }
             Want::Own => oty == ty,
             Want::Address => def.op == Opcode::KPtr,
+            Want::Args => oty == Type::Value || def.op == Opcode::CArg,
         };
         if !ok {
             let w = match want {
@@ -264,6 +297,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
                 Want::Identity => format!("{} (like operand a)", type_name(t.ty(inst.a))),
                 Want::Own => type_name(ty).to_string(),
                 Want::Address => "a kptr constant".into(),
+                Want::Args => "val or a carg".into(),
             };
             return Err(format!("{what} {} has type {}, expected {w}", ref_str(r), type_name(oty)));
         }

@@ -32,7 +32,13 @@ impl Rec {
             }
         }
         let entries = self.modified.iter().map(|(&slot, &value)| SnapEntry { slot, value }).collect();
-        let id = self.t.add_snapshot(Snapshot { pc: self.pc, entries, frames: Default::default(), at: len as u32 });
+        let id = self.t.add_snapshot(Snapshot {
+            pc: self.pc,
+            entries,
+            frames: Default::default(),
+            at: len as u32,
+            gc: false,
+        });
         self.last = Some((id, len, self.pc));
         id
     }

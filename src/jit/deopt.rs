@@ -11,6 +11,7 @@
 
 use super::backend::CHECKPOINT;
 use super::cache::TraceId;
+use super::helpers::TraceVm;
 use super::recorder::Recorder;
 use crate::bytecode::Op;
 use crate::interp::{Frame, Vm};
@@ -54,6 +55,14 @@ impl Vm {
             };
             let rec = self.jit.cache.get(t).expect("a trace is not evicted while it runs");
             let snap = &rec.snaps[exit];
+            if snap.gc {
+                // The heap wants a collection: the interpreter runs it
+                // (`Vm::execute`) with every new object now in a frame, and
+                // carries on. Not a path the trace mispredicted: never linked,
+                // never grown into a side trace.
+                self.jit.gc_due = true;
+                return;
+            }
             if !snap.frames.is_empty() {
                 return;
             }
@@ -120,11 +129,18 @@ impl Vm {
     fn run_trace(&mut self, t: TraceId, base: usize) -> Option<(TraceId, usize)> {
         self.jit.cache.touch(t);
         let entry = self.jit.cache.get(t).expect("live trace").code.entry;
+        let vm: *mut Vm = self;
         // SAFETY: `can_enter` checked that every slot any trace may touch is
         // inside the value stack (all linked traces share this base); traces
-        // read and write only those slots and heap objects they guarded, and
-        // allocate nothing (so no GC can run while they hold object pointers).
-        let code = unsafe { entry(self.stack.as_mut_ptr().add(base)) };
+        // read and write only those slots and heap objects they guarded or
+        // made. They allocate only through helpers (`super::helpers`), which
+        // reach the VM through `vm` (nothing else uses it until the trace
+        // returns) and never collect, so no GC runs while the code holds
+        // object pointers.
+        let code = unsafe {
+            let _helpers = TraceVm::enter(vm);
+            entry((*vm).stack.as_mut_ptr().add(base))
+        };
         let (serial, exit) = ((code >> 32) as u32, code as u32 as usize);
         let t = self.jit.serials[&serial];
         let rec = self.jit.cache.get(t).expect("live trace");

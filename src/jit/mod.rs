@@ -13,6 +13,7 @@
 pub mod backend;
 pub mod cache;
 pub mod deopt;
+pub mod helpers;
 pub mod layout;
 pub mod memory;
 pub mod recorder;

@@ -185,6 +185,9 @@ pub struct JitState {
     /// Globals that changed too often to be treated as constants.
     volatile: BitVec,
     global_changes: FxHashMap<u16, u32>,
+    /// A trace left through a GC exit: the interpreter collects before it
+    /// goes on (`Vm::execute`).
+    pub gc_due: bool,
     pub stats: JitStats,
 }
 
@@ -206,6 +209,7 @@ impl JitState {
             watched: BitVec::new(),
             volatile: BitVec::new(),
             global_changes: FxHashMap::default(),
+            gc_due: false,
             stats: JitStats::default(),
         }
     }

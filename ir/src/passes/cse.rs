@@ -7,9 +7,10 @@
 //!   store also makes its value available to a later load of the same place
 //!   (store-to-load forwarding). At the `Loop` marker, every load of a kind
 //!   the loop body stores to is forgotten: in the second and later iterations
-//!   the body's stores run between the earlier load and the reuse. `SLoad`
-//!   and `ALen` are never invalidated (a trace never writes the stack; stores
-//!   never change an array's length);
+//!   the body's stores run between the earlier load and the reuse. A helper
+//!   call is a store to everything. `SLoad` is never invalidated (a trace
+//!   never writes the stack), `ALen` only by calls (element stores never
+//!   change an array's length);
 //! - guards (with `cse_with_guards`, or `guards::redundant_guards` alone): a
 //!   guard identical to an earlier one can never fail.
 //!
@@ -18,8 +19,8 @@
 //! which then hold the same values in every iteration. Two `Phi`s with the
 //! same `a` and the same `b` (compared as written: `b` refers forward) are
 //! equal in every iteration, by induction, and are merged too (a slot and its
-//! copy, like a `for` loop's counter and variable). Stores and the loop
-//! marker are never merged.
+//! copy, like a `for` loop's counter and variable). Stores, helper calls and
+//! the loop marker are never merged.
 
 use rustc_hash::FxHashMap;
 
@@ -74,14 +75,14 @@ pub(crate) fn number(mut t: Trace, values: bool, guards: bool) -> Trace {
             Class::Guard if guards => &mut stable,
             Class::Load if values => &mut memory,
             Class::Store(mem) if values => {
-                memory.retain(|k, _| kind_of(k) != Some(mem));
+                memory.retain(|k, _| !kind_of(k).is_some_and(|l| mem.clobbers(l)));
                 if let Some((k, v)) = forwarded(&inst) {
                     memory.insert(k, v);
                 }
                 continue;
             }
             Class::Loop => {
-                memory.retain(|k, _| kind_of(k).is_none_or(|m| !body_stores.contains(&m)));
+                memory.retain(|k, _| kind_of(k).is_none_or(|m| !body_stores.iter().any(|s| s.clobbers(m))));
                 continue;
             }
             _ => continue,
@@ -112,11 +113,12 @@ enum Class {
 }
 
 fn class(i: &Inst) -> Class {
-    if i.op.is_guard(i.ty) {
-        return Class::Guard;
-    }
+    // First: a `callg` is a guard too, but calls are never merged.
     if let Some(m) = store_mem(i) {
         return Class::Store(m);
+    }
+    if i.op.is_guard(i.ty) {
+        return Class::Guard;
     }
     if load_mem(i).is_some() {
         return Class::Load;

@@ -52,7 +52,7 @@ pub fn peel(t: Trace) -> Result<Trace, String> {
     let n = t.insts.len();
     let stored: Vec<Mem> = t.insts.iter().filter_map(store_mem).collect();
     let reusable = |i: &Inst| match load_mem(i) {
-        Some(m) => !stored.contains(&m),
+        Some(m) => !stored.iter().any(|s| s.clobbers(m)),
         None => !i.op.is_store() && !i.op.is_const() && !matches!(i.op, Opcode::Nop | Opcode::Loop | Opcode::Phi),
     };
     let mut seen: FxHashMap<Key, Ref> = FxHashMap::default();
@@ -198,7 +198,7 @@ impl Peeler {
             f.func = self.subst_of(f.func)?;
         }
         let at = *self.copy_pos.get(orig.at as usize).ok_or_else(|| format!("peel: S{} is past the end", id.0))?;
-        let c = self.t.add_snapshot(Snapshot { pc: orig.pc, entries, frames, at });
+        let c = self.t.add_snapshot(Snapshot { pc: orig.pc, entries, frames, at, gc: orig.gc });
         self.copied.insert(id, c);
         Ok(c)
     }
