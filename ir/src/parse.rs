@@ -330,6 +330,31 @@ tail S2
     }
 
     #[test]
+    fn round_trips_helper_calls_and_gc_snapshots() {
+        let text = "\
+0000 map  > sload  #1 S0
+0001 val    sload  #2
+0002 val  > callg  map_get 0000 0001 S0
+0003 int  > unbox  0002 S0
+0004        carg   0001 0002
+0005        carg   0004 0001
+0006 str  > callg  concat 0005 S0
+0007        call   map_set 0000 0001 0002
+0008 bool   call   gc_wanted
+0009      > gfalse 0008 S1
+0010 int    slen   0006
+0011 int    sbyte  0006 0003
+S0 pc=4 at=0000
+S1 pc=5 at=0009 gc #3=0006
+";
+        let t = parse(text).unwrap();
+        assert_eq!(t.to_string(), text);
+        crate::verify::verify(&t).unwrap();
+        assert!(t.snaps[1].gc && !t.snaps[0].gc);
+        assert_eq!(parse("0000 bool call gc_wantd").unwrap_err(), "line 1: unknown helper 'gc_wantd'");
+    }
+
+    #[test]
     fn builder_constants_are_interned_after_parse() {
         let mut t = parse("0000 int kint 1\n").unwrap();
         assert_eq!(t.kint(1), Ref(0));

@@ -441,6 +441,21 @@ mod tests {
                 "0003 phi: entry value 0002 is not defined before the loop",
             ),
             ("0000 bool kbool 2", "0000 kbool: boolean constant 2 is not 0 or 1"),
+            ("0000 int kint 1\n0001 int call map_len 0000", "0001 call: operand a 0000 has type int, expected map"),
+            ("0000 map call map_new\n0001 val call map_len 0000", "0001 call: has type val, expected int"),
+            (
+                "0000 map call map_new\n0001 val > callg map_len 0000 S0\nS0 pc=0 at=0",
+                "0001 callg: helper map_len cannot fail: call it with call",
+            ),
+            (
+                "0000 map call map_new\n0001 val sload #1\n0002 val call map_get 0000 0001",
+                "0002 call: helper map_get can fail: call it with callg",
+            ),
+            (
+                "0000 int kint 1\n0001 int > sload #0 S0\n0002 str > callg concat 0001 S0\nS0 pc=0 at=0",
+                "0002 callg: operand a 0001 has type int, expected val or a carg",
+            ),
+            ("0000 map call map_new\n0001 int call map_len 0000 b=0000", "0001 call: unexpected operand b 0000"),
             ("0000 int kptr 0x10", "0000 kptr: has type int, expected a pointer type"),
             (
                 "0000 arr > sload #0 S0\n0001 val gload 0000 global 1\nS0 pc=0 at=0",

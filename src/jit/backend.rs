@@ -48,11 +48,21 @@
 //! The object fields a trace reads but never writes (an array's data pointer
 //! and length, a struct's definition and field pointer) are loaded once, right
 //! where the object reference is defined, so a loop over an array defined
-//! before `Loop` reads `len`/`data` once per trace entry. This relies on no IR
-//! instruction resizing an array or replacing a struct's fields (true today;
-//! revisit if an append/grow op is added). Value words (elements, fields,
-//! cells, stack slots) and object fields have distinct TBAA types, `base` is
-//! `noalias`, and stores are emitted in IR order. All loads are non-volatile.
+//! before `Loop` reads `len`/`data` once per trace entry. Only runtime helper
+//! calls (`push`) resize an array and nothing replaces a struct's fields, so
+//! in a trace that calls helpers an array's `len`/`data` are instead loaded
+//! where used (LLVM merges the loads between two calls). Value words
+//! (elements, fields, cells, stack slots) and object fields have distinct
+//! TBAA types, `base` is `noalias` (helpers never touch the stack), and
+//! stores are emitted in IR order. All loads are non-volatile.
+//!
+//! # Helper calls
+//!
+//! `call`/`callg` call the helper's Rust function (`super::helpers::address`)
+//! through its absolute address with the C ABI described in `super::layout`;
+//! a `callg` branches to its exit when the result says the helper failed (a
+//! null object, or the `HELPER_FAILED` tag). `Args` lists are stored to one
+//! buffer allocated in the entry block, sized for the longest list.
 //!
 //! # Pipeline and compile time
 //!

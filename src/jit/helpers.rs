@@ -19,7 +19,6 @@ use vela_ir::Helper;
 use super::layout::{HelperValue, HELPER_FAILED};
 use crate::interp::Vm;
 use crate::runtime::object::{ArrayObj, MapKey, MapObj, StrObj, StructObj};
-use crate::runtime::structdef::method;
 use crate::runtime::value::tag;
 use crate::runtime::{builtins, GcRef, Value};
 
@@ -247,14 +246,12 @@ unsafe extern "C" fn array_push(a: *mut ArrayObj, vt: u64, vp: u64) {
     unsafe { vm() }.heap.account(d);
 }
 
+/// `a.join(sep)` as `builtins::call_method` does it (the same text, failing
+/// in the same cases: a text longer than the memory limit).
 unsafe extern "C" fn array_join(a: *mut ArrayObj, sep: *mut StrObj) -> *mut StrObj {
     // SAFETY: see `map_get`.
-    let (a, sep) = unsafe { (obj(a), obj(sep)) };
-    // SAFETY: called by a trace.
-    match builtins::call_method(unsafe { vm() }, Value::Array(a), method::JOIN, &[Value::Str(sep)]) {
-        Ok(Value::Str(s)) => s.as_ptr(),
-        _ => null_mut(),
-    }
+    let (a, sep, vm) = unsafe { (obj(a), obj(sep), vm()) };
+    text_of(vm, a.get().as_slice(), sep.get().as_str())
 }
 
 extern "C" fn struct_new(def: i64) -> *mut StructObj {
@@ -264,18 +261,74 @@ extern "C" fn struct_new(def: i64) -> *mut StructObj {
     vm.heap.alloc_struct(StructObj::new(def as u32, vec![Value::Nil; n])).as_ptr()
 }
 
+thread_local! {
+    /// Where `concat` and `array_join` build their text, so it grows once
+    /// and the string is then allocated at its exact size.
+    static TEXT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Appends the `str(v)` text of `v` to `out`, writing strings and Ints
+/// directly (the common parts of interpolations and joins) and the rest with
+/// the interpreter's printer. Fails as `Vm::write_display` does: once `out`
+/// is longer than the memory limit after writing a value.
+fn push_text(vm: &Vm, out: &mut String, v: Value) -> Result<(), ()> {
+    match v {
+        Value::Str(s) => out.push_str(s.get().as_str()),
+        Value::Int(i) => {
+            let mut buf = [0u8; 20];
+            let mut at = buf.len();
+            let mut n = i.unsigned_abs();
+            loop {
+                at -= 1;
+                buf[at] = b'0' + (n % 10) as u8;
+                n /= 10;
+                if n == 0 {
+                    break;
+                }
+            }
+            if i < 0 {
+                out.push('-');
+            }
+            // SAFETY: `buf[at..]` holds only ASCII digits, which are UTF-8.
+            out.push_str(unsafe { std::str::from_utf8_unchecked(&buf[at..]) });
+        }
+        v => return vm.write_display(out, v).map_err(|_| ()),
+    }
+    if out.len() > vm.heap.limit {
+        return Err(());
+    }
+    Ok(())
+}
+
+/// The text of `parts` (with `sep` between them) as a new string, or null
+/// when it would pass the memory limit.
+fn text_of(vm: &mut Vm, parts: &[Value], sep: &str) -> *mut StrObj {
+    TEXT.with(|t| {
+        let mut out = t.borrow_mut();
+        out.clear();
+        for (k, v) in parts.iter().enumerate() {
+            if k > 0 {
+                out.push_str(sep);
+            }
+            if push_text(vm, &mut out, *v).is_err() {
+                return null_mut();
+            }
+        }
+        let s = vm.heap.alloc_str(&out).as_ptr();
+        if out.capacity() > 1 << 20 {
+            // Do not keep a huge buffer around.
+            *out = String::new();
+        }
+        s
+    })
+}
+
 /// # Safety
 /// As for `map_get`; `parts` points to `n` valid Values.
 unsafe extern "C" fn concat(parts: *const Value, n: u64) -> *mut StrObj {
     // SAFETY: see above.
     let (vm, parts) = unsafe { (vm(), std::slice::from_raw_parts(parts, n as usize)) };
-    let mut out = String::new();
-    for v in parts {
-        if vm.write_display(&mut out, *v).is_err() {
-            return null_mut();
-        }
-    }
-    vm.heap.alloc_string(out).as_ptr()
+    text_of(vm, parts, "")
 }
 
 unsafe extern "C" fn str_add(a: *mut StrObj, b: *mut StrObj) -> *mut StrObj {

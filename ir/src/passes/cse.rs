@@ -353,4 +353,55 @@ mod tests {
              tail S1",
         );
     }
+
+    #[test]
+    fn calls_are_never_merged_and_kill_every_load() {
+        check(
+            cse_with_guards,
+            "0000 arr > sload #0 S0
+             0001 map > sload #1 S0
+             0002 val sload #2
+             0003 int alen 0000
+             0004 int kint 0
+             0005 val aload 0000 0004
+             0006 val call map_get_or 0001 0002 0002
+             0007 val call map_get_or 0001 0002 0002
+             0008 val > callg map_get 0001 0002 S0
+             0009 val > callg map_get 0001 0002 S0
+             0010 int alen 0000
+             0011 val aload 0000 0004
+             0012 call array_push 0000 0002
+             0013 int alen 0000
+             0014 val aload 0000 0004
+             0015 str kptr 0x10
+             0016 int slen 0015
+             0017 int slen 0015
+             S0 pc=1 at=0000
+             S1 pc=2 at=0018 #3=0003 #4=0005 #5=0006 #6=0007 #7=0008 #8=0009 #9=0010 #10=0011 #11=0013 #12=0014 #13=0017
+             tail S1",
+            // Identical calls stay (each may change the heap, callg included, though it is a
+            // guard); array_push kills `alen` and `aload` (the pure map lookups before it
+            // already did); `slen` of an immutable string is merged across calls.
+            "0000 arr > sload #0 S0
+             0001 map > sload #1 S0
+             0002 val sload #2
+             0003 int alen 0000
+             0004 int kint 0
+             0005 val aload 0000 0004
+             0006 val call map_get_or 0001 0002 0002
+             0007 val call map_get_or 0001 0002 0002
+             0008 val > callg map_get 0001 0002 S0
+             0009 val > callg map_get 0001 0002 S0
+             0010 int alen 0000
+             0011 val aload 0000 0004
+             0012 call array_push 0000 0002
+             0013 int alen 0000
+             0014 val aload 0000 0004
+             0015 str kptr 0x10
+             0016 int slen 0015
+             S0 pc=1 at=0000
+             S1 pc=2 at=0017 #3=0003 #4=0005 #5=0006 #6=0007 #7=0008 #8=0009 #9=0010 #10=0011 #11=0013 #12=0014 #13=0016
+             tail S1",
+        );
+    }
 }
