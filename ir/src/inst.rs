@@ -160,6 +160,25 @@ pub enum Opcode {
     /// (the callee slot, where a return value goes) and leaves with the
     /// "returned" code. Only instructions that define nothing may follow.
     Ret,
+
+    // Strings (immutable: these read memory no trace writes).
+    /// Byte length of String `a` (Int).
+    SLen,
+    /// Byte `b` of String `a` (Int); bounds are guarded before.
+    SByte,
+
+    // Runtime helpers (`crate::helper`): `imm` names the helper, `a`/`b`/`c`
+    // are its arguments in order. Every call counts as a store to all heap
+    // memory (never removed, merged or reordered).
+    /// Calls a helper that cannot fail.
+    Call,
+    /// Guard: calls a helper that can fail, and exits when it reports
+    /// failure (having done nothing).
+    CallG,
+    /// An argument list link: the arguments of `a` (a `val`, or another
+    /// `carg`) followed by `val` `b`. Used only as a helper's `Args`.
+    CArg,
+
     /// Start of the loop body: everything before runs once per entry.
     Loop,
     /// Loop-carried value: `a` on entry to the loop, `b` from the previous
@@ -186,20 +205,36 @@ impl Opcode {
             | Opcode::GuardTrue
             | Opcode::GuardFalse
             | Opcode::GuardDef
-            | Opcode::TCall => true,
+            | Opcode::TCall
+            | Opcode::CallG => true,
             _ => false,
         }
     }
 
     /// Whether the instruction writes memory (never removed, never reordered).
     pub fn is_store(self) -> bool {
-        matches!(self, Opcode::AStore | Opcode::FStore | Opcode::CStore | Opcode::TCall | Opcode::Ret)
+        matches!(
+            self,
+            Opcode::AStore
+                | Opcode::FStore
+                | Opcode::CStore
+                | Opcode::Call
+                | Opcode::CallG
+                | Opcode::TCall
+                | Opcode::Ret
+        )
     }
 
-    /// A native call or return: a barrier no load is reused across and no
-    /// instruction is merged with.
+    /// A call (of a runtime helper, or natively of an entry trace) or a
+    /// return: a barrier no load is reused across and no instruction is
+    /// merged with, and after which object fields are read again.
     pub fn is_call(self) -> bool {
-        matches!(self, Opcode::TCall | Opcode::Ret)
+        matches!(self, Opcode::Call | Opcode::CallG | Opcode::TCall | Opcode::Ret)
+    }
+
+    /// Whether the instruction calls a runtime helper (`imm` names it).
+    pub fn is_helper_call(self) -> bool {
+        matches!(self, Opcode::Call | Opcode::CallG)
     }
 
     /// Whether the instruction reads mutable memory (its result depends on
@@ -269,6 +304,11 @@ impl Opcode {
             Opcode::GLoad => "gload",
             Opcode::TCall => "tcall",
             Opcode::Ret => "ret",
+            Opcode::SLen => "slen",
+            Opcode::SByte => "sbyte",
+            Opcode::Call => "call",
+            Opcode::CallG => "callg",
+            Opcode::CArg => "carg",
             Opcode::Loop => "loop",
             Opcode::Phi => "phi",
             Opcode::Nop => "nop",
@@ -305,5 +345,15 @@ impl Inst {
 
     pub fn float(&self) -> f64 {
         f64::from_bits(self.imm as u64)
+    }
+
+    /// The helper a `call`/`callg` names (None for other instructions or a
+    /// bad number).
+    pub fn helper(&self) -> Option<crate::helper::Helper> {
+        if self.op.is_helper_call() {
+            crate::helper::Helper::from_imm(self.imm)
+        } else {
+            None
+        }
     }
 }

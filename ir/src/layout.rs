@@ -47,6 +47,9 @@ pub enum Imm {
     Upval,
     /// `GLoad`: the global number.
     Global,
+    /// `Call`/`CallG`: the helper number (`crate::helper::Helper`), printed
+    /// by name before the operands.
+    Helper,
 }
 
 /// The operands an opcode uses, in the order they are printed.
@@ -118,6 +121,11 @@ impl Opcode {
         Opcode::GLoad,
         Opcode::TCall,
         Opcode::Ret,
+        Opcode::SLen,
+        Opcode::SByte,
+        Opcode::Call,
+        Opcode::CallG,
+        Opcode::CArg,
         Opcode::Loop,
         Opcode::Phi,
         Opcode::Nop,
@@ -161,6 +169,11 @@ impl Opcode {
             GLoad => (UN, Imm::Global),
             TCall => (NONE, Imm::Slot),
             Ret => (UN, Imm::None),
+            SLen => (UN, Imm::None),
+            SByte => (BIN, Imm::None),
+            // As many as the helper takes (`Inst::operand_fields`).
+            Call | CallG => (&[A, B, C] as &[Field], Imm::Helper),
+            CArg => (BIN, Imm::None),
             Loop => (NONE, Imm::None),
             Phi => (BIN, Imm::None),
             Nop => (NONE, Imm::None),
@@ -189,6 +202,21 @@ impl Opcode {
 }
 
 impl Inst {
+    /// The operand fields this instruction uses: the layout's, except that a
+    /// helper call uses as many as its helper takes (none for a bad helper).
+    pub fn operand_fields(&self) -> &'static [Field] {
+        if self.op.is_helper_call() {
+            match self.helper().map_or(0, |h| h.params().len()) {
+                0 => &[],
+                1 => &[Field::A],
+                2 => &[Field::A, Field::B],
+                _ => &[Field::A, Field::B, Field::C],
+            }
+        } else {
+            self.op.layout().operands
+        }
+    }
+
     pub fn field(&self, f: Field) -> Ref {
         match f {
             Field::A => self.a,

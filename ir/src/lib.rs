@@ -7,6 +7,7 @@
 //! - `verify`: the rules every pass keeps.
 //! - `passes`: fold, cse, redundant guards, dce, loop peeling, and `optimize`.
 
+pub mod helper;
 pub mod inst;
 pub mod layout;
 pub mod parse;
@@ -17,6 +18,7 @@ pub mod trace;
 pub mod types;
 pub mod verify;
 
+pub use helper::{Helper, Param};
 pub use inst::{Inst, Opcode, Ref, SnapId};
 pub use layout::{Field, Imm, Layout};
 pub use parse::parse;

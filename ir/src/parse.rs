@@ -151,11 +151,18 @@ fn parse_inst(t: &mut Trace, line: &str) -> Result<(), String> {
         i += 1;
         Ok(tok)
     };
-    for &f in layout.operands {
+    if layout.imm == Imm::Helper {
+        let name = next("helper")?;
+        let h = crate::helper::Helper::from_name(name).ok_or_else(|| format!("unknown helper '{name}'"))?;
+        inst.imm = h as i64;
+    }
+    let fields = inst.operand_fields();
+    for &f in fields {
         *inst.field_mut(f) = parse_ref(next("operand")?)?;
     }
     inst.imm = match layout.imm {
         Imm::None => 0,
+        Imm::Helper => inst.imm,
         Imm::Int => number(next("value")?, "an integer")?,
         Imm::Float => {
             let s = next("value")?;
@@ -200,7 +207,7 @@ fn parse_inst(t: &mut Trace, line: &str) -> Result<(), String> {
                         "b" => Field::B,
                         _ => Field::C,
                     };
-                    if layout.operands.contains(&f) {
+                    if fields.contains(&f) {
                         return Err(format!("operand {k} of {} is positional", op.name()));
                     }
                     *inst.field_mut(f) = parse_ref(v)?;
@@ -242,6 +249,8 @@ fn parse_snapshot(t: &mut Trace, line: &str) -> Result<(), String> {
             pc = Some(number(v, "a pc")?);
         } else if let Some(v) = tok.strip_prefix("at=") {
             at = Some(number(v, "a position")?);
+        } else if *tok == "gc" {
+            snap.gc = true;
         } else if let Some(e) = tok.strip_prefix('#') {
             let (slot, value) = e.split_once('=').ok_or_else(|| format!("expected '#slot=ref', found '{tok}'"))?;
             snap.entries.push(SnapEntry { slot: number(slot, "a slot")?, value: parse_ref(value)? });
@@ -318,6 +327,31 @@ tail S2
         assert_eq!(again.insts, t.insts);
         assert_eq!(again.snaps, t.snaps);
         assert_eq!(again.tail, t.tail);
+    }
+
+    #[test]
+    fn round_trips_helper_calls_and_gc_snapshots() {
+        let text = "\
+0000 map  > sload  #1 S0
+0001 val    sload  #2
+0002 val  > callg  map_get 0000 0001 S0
+0003 int  > unbox  0002 S0
+0004        carg   0001 0002
+0005        carg   0004 0001
+0006 str  > callg  concat 0005 S0
+0007        call   map_set 0000 0001 0002
+0008 bool   call   gc_wanted
+0009      > gfalse 0008 S1
+0010 int    slen   0006
+0011 int    sbyte  0006 0003
+S0 pc=4 at=0000
+S1 pc=5 at=0009 gc #3=0006
+";
+        let t = parse(text).unwrap();
+        assert_eq!(t.to_string(), text);
+        crate::verify::verify(&t).unwrap();
+        assert!(t.snaps[1].gc && !t.snaps[0].gc);
+        assert_eq!(parse("0000 bool call gc_wantd").unwrap_err(), "line 1: unknown helper 'gc_wantd'");
     }
 
     #[test]

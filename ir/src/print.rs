@@ -30,7 +30,9 @@
 //! (`gload`); then `S<n>` for the
 //! snapshot. Fields an opcode does not use are printed only when set, as
 //! `a=0003`/`b=..`/`c=..`/`imm=5`, so nothing is lost.
-//! Snapshot line: `S<n> pc=<pc> at=<ref>` then `#slot=ref` per entry and
+//! A helper call prints the helper's name before its operands
+//! (`callg  map_get 0003 0004 S2`), as many operands as the helper takes.
+//! Snapshot line: `S<n> pc=<pc> at=<ref>`, `gc` for a GC exit, then `#slot=ref` per entry and
 //! `frames=[func base=B ret=R, ...]` when there are inlined frames.
 //! `Nop`s print as `nop` only.
 
@@ -70,13 +72,20 @@ pub fn inst_line(r: Ref, inst: &Inst) -> String {
         return s.trim_end().to_string();
     }
     let layout = op.layout();
-    for &f in layout.operands {
+    let imm = inst.imm;
+    if layout.imm == Imm::Helper {
+        match inst.helper() {
+            Some(h) => s.push_str(&format!(" {}", h.name())),
+            None => s.push_str(&format!(" helper{imm}")),
+        }
+    }
+    let fields = inst.operand_fields();
+    for &f in fields {
         s.push(' ');
         s.push_str(&ref_str(inst.field(f)));
     }
-    let imm = inst.imm;
     let _ = match layout.imm {
-        Imm::None => Ok(()),
+        Imm::None | Imm::Helper => Ok(()),
         Imm::Int => write!(s, " {imm}"),
         Imm::Float => write!(s, " {}", float_str(imm as u64)),
         Imm::Bool => match imm {
@@ -93,7 +102,7 @@ pub fn inst_line(r: Ref, inst: &Inst) -> String {
     };
     for f in Field::ALL {
         let v = inst.field(f);
-        if !v.is_none() && !layout.operands.contains(&f) {
+        if !v.is_none() && !fields.contains(&f) {
             let _ = write!(s, " {}={}", f.name(), ref_str(v));
         }
     }
@@ -109,6 +118,9 @@ pub fn inst_line(r: Ref, inst: &Inst) -> String {
 /// One snapshot line (without newline).
 pub fn snap_line(id: SnapId, snap: &Snapshot) -> String {
     let mut s = format!("S{} pc={} at={:04}", id.0, snap.pc, snap.at);
+    if snap.gc {
+        s.push_str(" gc");
+    }
     for e in &snap.entries {
         let _ = write!(s, " #{}={}", e.slot, ref_str(e.value));
     }
@@ -167,6 +179,7 @@ mod tests {
             at: 6,
             entries: vec![SnapEntry { slot: 2, value: i2 }],
             frames: smallvec![SnapFrame { func: f, base: 5, ret_pc: 14 }],
+            gc: false,
         });
         t.tail = Some(s2);
         let mut fl = Inst::new(Opcode::FLoad, Type::Value);

@@ -35,4 +35,9 @@ pub struct Snapshot {
     pub frames: SmallVec<[SnapFrame; 2]>,
     /// Position in the trace: the first instruction not yet executed.
     pub at: u32,
+    /// A GC exit: taken after an allocation when the heap wants a
+    /// collection. It resumes after the allocating instruction, and the
+    /// interpreter collects there; it is never linked or grown into a side
+    /// trace (it is not a path the trace failed to predict).
+    pub gc: bool,
 }

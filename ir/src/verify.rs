@@ -2,6 +2,7 @@
 //! every consumer (back end, exit handler) relies on. Errors name the
 //! instruction or snapshot: `0005 addov: operand b 0003 has type flt, expected int`.
 
+use crate::helper::Param;
 use crate::inst::{Inst, Opcode, Ref, SnapId};
 use crate::layout::{Field, Imm};
 use crate::print::ref_str;
@@ -22,6 +23,8 @@ enum Want {
     Address,
     /// A concrete type or `Value` (`Ret`).
     Boxable,
+    /// A `val` or a `carg` chain (a helper's `Param::Args`).
+    Args,
 }
 
 /// What an instruction's own type must be.
@@ -81,10 +84,33 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         GLoad => (&[Want::Address], Res::T(Value)),
         TCall => (&[], Res::T(Value)),
         Ret => (&[Want::Boxable], Res::T(Void)),
+        SLen => (&[Want::T(Str)], Res::T(Int)),
+        SByte => (&[Want::T(Str), Want::T(Int)], Res::T(Int)),
+        // Checked per helper (`helper_signature`); this is the widest form.
+        Call | CallG => (&[Want::Args, Want::Args, Want::Args], Res::NonVoid),
+        CArg => (&[Want::Args, Want::T(Value)], Res::T(Void)),
         Loop => (&[], Res::T(Void)),
         Phi => (&[Want::Own, Want::Own], Res::NonVoid),
         Nop => (&[], Res::T(Void)),
     }
+}
+
+/// The operand types and result type of a helper call.
+fn helper_signature(inst: &Inst) -> Result<(Vec<Want>, Res), String> {
+    let h = inst.helper().ok_or_else(|| format!("unknown helper number {}", inst.imm))?;
+    if h.can_fail() != (inst.op == Opcode::CallG) {
+        let why = if h.can_fail() { "can fail: call it with callg" } else { "cannot fail: call it with call" };
+        return Err(format!("helper {} {why}", h.name()));
+    }
+    let wants = h
+        .params()
+        .iter()
+        .map(|p| match *p {
+            Param::T(t) => Want::T(t),
+            Param::Args => Want::Args,
+        })
+        .collect();
+    Ok((wants, Res::T(h.result())))
 }
 
 fn type_name(t: Type) -> &'static str {
@@ -212,8 +238,14 @@ fn check_snap_ref(t: &Trace, at: u32, r: Ref, loop_pos: Option<usize>) -> Result
 
 fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Result<(), String> {
     let layout = inst.op.layout();
-    let (wants, result) = signature(inst.op);
-    debug_assert_eq!(wants.len(), layout.operands.len());
+    let (wants, result) = if inst.op.is_helper_call() {
+        helper_signature(inst)?
+    } else {
+        let (w, r) = signature(inst.op);
+        (w.to_vec(), r)
+    };
+    let operands = inst.operand_fields();
+    debug_assert_eq!(wants.len(), operands.len());
 
     // Result type.
     let ty = inst.ty;
@@ -243,12 +275,12 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
 
     // Operands: presence, definition, type.
     for f in Field::ALL {
-        if !layout.operands.contains(&f) && !inst.field(f).is_none() {
+        if !operands.contains(&f) && !inst.field(f).is_none() {
             let what = if inst.op.is_const() { "constant has an operand" } else { "unexpected operand" };
             return Err(format!("{what} {} {}", f.name(), ref_str(inst.field(f))));
         }
     }
-    for (&f, &want) in layout.operands.iter().zip(wants) {
+    for (&f, want) in operands.iter().zip(wants) {
         let r = inst.field(f);
         let what = format!("operand {}", f.name());
         if r.is_none() {
@@ -275,6 +307,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
             Want::Own => oty == ty,
             Want::Address => def.op == Opcode::KPtr,
             Want::Boxable => is_concrete(oty) || oty == Type::Value,
+            Want::Args => oty == Type::Value || def.op == Opcode::CArg,
         };
         if !ok {
             let w = match want {
@@ -285,6 +318,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
                 Want::Own => type_name(ty).to_string(),
                 Want::Address => "a kptr constant".into(),
                 Want::Boxable => "a concrete type or val".into(),
+                Want::Args => "val or a carg".into(),
             };
             return Err(format!("{what} {} has type {}, expected {w}", ref_str(r), type_name(oty)));
         }
@@ -453,6 +487,21 @@ mod tests {
                 "0003 phi: entry value 0002 is not defined before the loop",
             ),
             ("0000 bool kbool 2", "0000 kbool: boolean constant 2 is not 0 or 1"),
+            ("0000 int kint 1\n0001 int call map_len 0000", "0001 call: operand a 0000 has type int, expected map"),
+            ("0000 map call map_new\n0001 val call map_len 0000", "0001 call: has type val, expected int"),
+            (
+                "0000 map call map_new\n0001 val > callg map_len 0000 S0\nS0 pc=0 at=0",
+                "0001 callg: helper map_len cannot fail: call it with call",
+            ),
+            (
+                "0000 map call map_new\n0001 val sload #1\n0002 val call map_get 0000 0001",
+                "0002 call: helper map_get can fail: call it with callg",
+            ),
+            (
+                "0000 int kint 1\n0001 int > sload #0 S0\n0002 str > callg concat 0001 S0\nS0 pc=0 at=0",
+                "0002 callg: operand a 0001 has type int, expected val or a carg",
+            ),
+            ("0000 map call map_new\n0001 int call map_len 0000 b=0000", "0001 call: unexpected operand b 0000"),
             ("0000 int kptr 0x10", "0000 kptr: has type int, expected a pointer type"),
             (
                 "0000 arr > sload #0 S0\n0001 val gload 0000 global 1\nS0 pc=0 at=0",

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use vela_ir::{optimize, verify, Inst, Opcode, Ref, SnapEntry, SnapId, Snapshot, Trace, Type};
+use vela_ir::{optimize, verify, Helper, Inst, Opcode, Ref, SnapEntry, SnapId, Snapshot, Trace, Type};
 
 // ---- recording, the way `src/jit/recorder.rs` does it ----
 
@@ -32,7 +32,13 @@ impl Rec {
             }
         }
         let entries = self.modified.iter().map(|(&slot, &value)| SnapEntry { slot, value }).collect();
-        let id = self.t.add_snapshot(Snapshot { pc: self.pc, entries, frames: Default::default(), at: len as u32 });
+        let id = self.t.add_snapshot(Snapshot {
+            pc: self.pc,
+            entries,
+            frames: Default::default(),
+            at: len as u32,
+            gc: false,
+        });
         self.last = Some((id, len, self.pc));
         id
     }
@@ -647,4 +653,63 @@ fn random_loops_behave_like_their_recording() {
     }
     // The loops do run for a while (not every one exits in its first iteration).
     assert!(iterations > 1000, "{iterations}");
+}
+
+/// `for i in a..b { m[k] = m.get(k, 0) + 1 }` as the recorder records it,
+/// with the GC check after the map store: the three helper calls are copied
+/// into the loop in their order (never hoisted or merged, though the first
+/// two have the same operands in every iteration), the unboxed count is
+/// guarded each time, and the GC exit's snapshot stays a GC snapshot.
+#[test]
+fn helper_calls_stay_in_the_loop_in_order() {
+    let mut r = Rec::new(4);
+    r.pc = 5;
+    let m = r.get(0, Type::Map);
+    let k = r.get(1, Type::Int);
+    let kb = r.emit(Opcode::Box, Type::Value, k, Ref::NONE);
+    let zero = r.t.kint(0);
+    let zb = r.emit(Opcode::Box, Type::Value, zero, Ref::NONE);
+    let call = |r: &mut Rec, h: Helper, ty: Type, args: [Ref; 3]| {
+        let mut c = Inst::new(Opcode::Call, ty);
+        c.imm = h as i64;
+        (c.a, c.b, c.c) = (args[0], args[1], args[2]);
+        r.t.push(c)
+    };
+    let got = call(&mut r, Helper::MapGetOr, Type::Value, [m, kb, zb]);
+    let v = r.guard(Opcode::Unbox, Type::Int, got, Ref::NONE);
+    let one = r.t.kint(1);
+    r.pc = 6;
+    let v1 = r.guard(Opcode::AddOv, Type::Int, v, one);
+    r.set(3, v1);
+    r.pc = 7;
+    let vb = r.emit(Opcode::Box, Type::Value, v1, Ref::NONE);
+    call(&mut r, Helper::MapSet, Type::Void, [m, kb, vb]);
+    r.pc = 8;
+    let wanted = call(&mut r, Helper::GcWanted, Type::Bool, [Ref::NONE; 3]);
+    r.last = None;
+    let s = r.snapshot();
+    r.t.snaps[s.0 as usize].gc = true;
+    r.last = None;
+    r.t.guard(Opcode::GuardFalse, Type::Void, wanted, Ref::NONE, s);
+    r.for_step(4);
+    let rec = r.finish();
+    let opt = optimize(rec.clone()).unwrap_or_else(|e| panic!("{e}\n{rec}"));
+    verify(&opt).unwrap();
+
+    let (pre, body) = split(&opt);
+    assert_eq!(count(&pre, "call"), 3);
+    assert_eq!(count(&body, "call"), 3, "{opt}");
+    let order: Vec<&str> = body
+        .iter()
+        .filter(|l| l.contains(" call "))
+        .map(|l| l.split_whitespace().find(|w| w.starts_with("map_") || w.starts_with("gc_")).unwrap_or(""))
+        .collect();
+    assert_eq!(order, ["map_get_or", "map_set", "gc_wanted"]);
+    assert_eq!(count(&body, "unbox"), 1);
+    assert!(opt.snaps.iter().filter(|s| s.gc).count() >= 2, "{opt}");
+
+    let text = format!("-- recorded\n{rec}-- optimised\n{opt}");
+    insta::with_settings!({ snapshot_path => "../../snapshots", prepend_module_to_snapshot => false }, {
+        insta::assert_snapshot!("ir_optimize_map_counting", text);
+    });
 }

@@ -74,7 +74,17 @@ impl Vm {
             let flow = if self.jit.recorder.is_some() { self.run::<true>(entry) } else { self.run::<false>(entry) };
             match flow {
                 Ok(Flow::Return(v)) => return Ok(v),
-                Ok(Flow::Switch) => {}
+                Ok(Flow::Switch) => {
+                    // After a trace's GC exit: the safe point right after the
+                    // allocation it exited behind, as in the interpreter.
+                    if std::mem::take(&mut self.jit.gc_due) && self.heap.should_collect() {
+                        let top = self.stack_top();
+                        if let Err(m) = self.collect_garbage(top) {
+                            self.jit.recorder = None;
+                            return Err(self.runtime_error(m));
+                        }
+                    }
+                }
                 Err(e) => {
                     // A recording cut short by an error is simply dropped.
                     self.jit.recorder = None;

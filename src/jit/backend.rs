@@ -48,11 +48,21 @@
 //! The object fields a trace reads but never writes (an array's data pointer
 //! and length, a struct's definition and field pointer) are loaded once, right
 //! where the object reference is defined, so a loop over an array defined
-//! before `Loop` reads `len`/`data` once per trace entry. This relies on no IR
-//! instruction resizing an array or replacing a struct's fields (true today;
-//! revisit if an append/grow op is added). Value words (elements, fields,
-//! cells, stack slots) and object fields have distinct TBAA types, `base` is
-//! `noalias`, and stores are emitted in IR order. All loads are non-volatile.
+//! before `Loop` reads `len`/`data` once per trace entry. Only runtime helper
+//! calls (`push`) resize an array and nothing replaces a struct's fields, so
+//! in a trace that calls helpers an array's `len`/`data` are instead loaded
+//! where used (LLVM merges the loads between two calls). Value words
+//! (elements, fields, cells, stack slots) and object fields have distinct
+//! TBAA types, `base` is `noalias` (helpers never touch the stack), and
+//! stores are emitted in IR order. All loads are non-volatile.
+//!
+//! # Helper calls
+//!
+//! `call`/`callg` call the helper's Rust function (`super::helpers::address`)
+//! through its absolute address with the C ABI described in `super::layout`;
+//! a `callg` branches to its exit when the result says the helper failed (a
+//! null object, or the `HELPER_FAILED` tag). `Args` lists are stored to one
+//! buffer allocated in the entry block, sized for the longest list.
 //!
 //! # Pipeline and compile time
 //!
@@ -99,18 +109,19 @@ use inkwell::memory_buffer::MemoryBuffer;
 use inkwell::module::Module;
 use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
-use inkwell::types::{BasicTypeEnum, FloatType, IntType, PointerType};
+use inkwell::types::{BasicMetadataTypeEnum, BasicTypeEnum, FloatType, IntType, PointerType};
 use inkwell::values::{
-    BasicValue, BasicValueEnum, FloatValue, FunctionValue, InstructionOpcode, InstructionValue, IntValue,
-    MetadataValue, Operand, PhiValue, PointerValue,
+    BasicMetadataValueEnum, BasicValue, BasicValueEnum, FloatValue, FunctionValue, InstructionOpcode, InstructionValue,
+    IntValue, MetadataValue, Operand, PhiValue, PointerValue,
 };
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate, OptimizationLevel};
 use rustc_hash::FxHashMap;
-use vela_ir::{Opcode, Ref, SnapId, Trace, Type};
+use vela_ir::{Opcode, Param, Ref, SnapId, Trace, Type};
 
 use super::layout::{
-    NativeCalls, ARRAY_DATA, ARRAY_LEN, CELL_VALUE, NC_FRAMES_LEFT, NC_LEVELS_LEFT, NC_STACK_LIMIT, NC_UNWIND,
-    NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, VALUE_SIZE, VALUE_WORDS,
+    NativeCalls, ARRAY_DATA, ARRAY_LEN, CELL_VALUE, HELPER_FAILED, NC_FRAMES_LEFT, NC_LEVELS_LEFT, NC_STACK_LIMIT,
+    NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, STR_DATA, STR_LEN, VALUE_SIZE,
+    VALUE_WORDS,
 };
 use super::memory::{MappedBytes, TraceMemory};
 use crate::runtime::Value;
@@ -651,6 +662,12 @@ struct Lower<'a, 'c> {
     tree: ExitTree,
     tails: Vec<Option<(BasicBlock<'c>, PhiValue<'c>)>>,
     objs: Vec<ObjFields<'c>>,
+    /// The trace calls runtime helpers, which may resize arrays: array
+    /// data and length are then loaded where used, not once per object.
+    calls: bool,
+    /// Room for the most `Args` values any helper call passes (two words
+    /// each), allocated once in the entry block.
+    scratch: Option<PointerValue<'c>>,
     /// Slot 0 of the base frame, as `i64*`.
     base: PointerValue<'c>,
     i1: IntType<'c>,
@@ -733,6 +750,8 @@ impl<'a, 'c> Lower<'a, 'c> {
             tails: vec![None; tree.nodes.len()],
             tree,
             objs: vec![ObjFields::default(); trace.insts.len()],
+            calls: trace.insts.iter().any(|i| i.op.is_call()),
+            scratch: None,
             base,
             i1: cx.bool_type(),
             i8: cx.i8_type(),
@@ -783,6 +802,21 @@ impl<'a, 'c> Lower<'a, 'c> {
             }
         }
         self.check_phi_convention(lp, &phis)?;
+
+        let mut most_args = 0;
+        for inst in trace.insts.iter().filter(|i| i.op.is_helper_call()) {
+            let Some(h) = inst.helper() else { continue };
+            for (&f, p) in inst.operand_fields().iter().zip(h.params()) {
+                if *p == Param::Args {
+                    most_args = most_args.max(self.args(inst.field(f))?.len());
+                }
+            }
+        }
+        if most_args > 0 {
+            let ty = self.i64.array_type(most_args as u32 * VALUE_WORDS as u32);
+            let buf = self.b.build_alloca(ty, "args").e()?;
+            self.scratch = Some(self.b.build_pointer_cast(buf, self.i64p, "args.p").e()?);
+        }
 
         // Constants are position-independent: define them all up front.
         for i in 0..n {
@@ -1388,21 +1422,42 @@ impl<'a, 'c> Lower<'a, 'c> {
             }
 
             Opcode::ALen => {
-                let (_, o) = self.obj(a, Type::Array)?;
+                let o = self.array(a)?;
                 V::I(o.len.ok_or("array length not loaded")?)
             }
             Opcode::ALoad => {
-                let (_, o) = self.obj(a, Type::Array)?;
+                let o = self.array(a)?;
                 let idx = self.elem_index(self.int(b)?)?;
                 self.load_value(o.values.ok_or("array data not loaded")?, idx)?
             }
             Opcode::AStore => {
-                let (_, o) = self.obj(a, Type::Array)?;
+                let o = self.array(a)?;
                 let idx = self.elem_index(self.int(b)?)?;
                 let words = self.words(c)?;
                 self.store_value(o.values.ok_or("array data not loaded")?, idx, words)?;
                 return Ok(());
             }
+            Opcode::SLen => {
+                let (p, _) = self.obj(a, Type::Str)?;
+                let lp = self.field_ptr(p, STR_LEN, self.i64p)?;
+                V::I(self.load(lp, Mem::Meta, "slen")?.into_int_value())
+            }
+            Opcode::SByte => {
+                let (p, _) = self.obj(a, Type::Str)?;
+                let i = self.int(b)?;
+                let dp = self.field_ptr(p, STR_DATA, self.i8p.ptr_type(AddressSpace::default()))?;
+                let data = self.load(dp, Mem::Meta, "sdata")?.into_pointer_value();
+                // SAFETY (of the emitted code): the recorder guards 0 <= i < len.
+                let bp = unsafe { self.b.build_in_bounds_gep(data, &[i], "") }.e()?;
+                let byte = self.load(bp, Mem::Meta, "byte")?.into_int_value();
+                V::I(self.b.build_int_z_extend(byte, self.i64, "").e()?)
+            }
+            Opcode::Call | Opcode::CallG => match self.call(i)? {
+                Some(v) => v,
+                None => return Ok(()),
+            },
+            // Consumed by the calls that use it.
+            Opcode::CArg => return Ok(()),
             Opcode::GuardDef => {
                 let (_, o) = self.obj(a, Type::Struct)?;
                 let def = o.def.ok_or("struct def not loaded")?;
@@ -1549,6 +1604,120 @@ impl<'a, 'c> Lower<'a, 'c> {
 
         self.b.position_at_end(cont);
         self.load_value(self.base, self.slot_index(callee_slot + RETURN_SLOT))
+    }
+
+    /// The data and length of array `r`: loaded once where `r` is defined,
+    /// or here when helper calls may have resized it (`calls`).
+    fn array(&self, r: Ref) -> Result<ObjFields<'c>, String> {
+        let (obj, o) = self.obj(r, Type::Array)?;
+        if !self.calls {
+            return Ok(o);
+        }
+        let data = self.field_ptr(obj, ARRAY_DATA, self.i64p.ptr_type(AddressSpace::default()))?;
+        let data = self.load(data, Mem::Meta, "data")?.into_pointer_value();
+        let len = self.field_ptr(obj, ARRAY_LEN, self.i64p)?;
+        let len = self.load(len, Mem::Meta, "len")?.into_int_value();
+        Ok(ObjFields { values: Some(data), len: Some(len), def: None })
+    }
+
+    /// The values an `Args` operand passes, in order: one `val`, or the
+    /// values of a `carg` chain.
+    fn args(&self, r: Ref) -> Result<Vec<Ref>, String> {
+        let mut out = Vec::new();
+        let mut at = r;
+        loop {
+            let inst = self.trace.insts.get(at.index()).ok_or("argument out of range")?;
+            if inst.op != Opcode::CArg {
+                out.push(at);
+                break;
+            }
+            out.push(inst.b);
+            at = inst.a;
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Calls the runtime helper of `call`/`callg` `i` (see `super::layout`
+    /// for the conventions); a `callg` exits when the helper reports
+    /// failure. Returns the result, if the helper has one.
+    fn call(&mut self, i: usize) -> Result<Option<V<'c>>, String> {
+        let inst = self.trace.insts[i];
+        let h = inst.helper().ok_or_else(|| format!("unknown helper {}", inst.imm))?;
+        let mut args: Vec<BasicMetadataValueEnum<'c>> = Vec::new();
+        for (&f, p) in inst.operand_fields().iter().zip(h.params()) {
+            let r = inst.field(f);
+            match *p {
+                Param::T(Type::Value) => {
+                    let (t, w) = self.words(r)?;
+                    args.push(t.into());
+                    args.push(w.into());
+                }
+                Param::T(Type::Int) => args.push(self.int(r)?.into()),
+                Param::T(t) if t.is_ref() => args.push(self.obj(r, t)?.0.into()),
+                Param::T(t) => return err(format!("helper parameter of type `{t}`")),
+                Param::Args => {
+                    let vals = self.args(r)?;
+                    let buf = self.scratch.ok_or("no argument buffer")?;
+                    for (k, &v) in vals.iter().enumerate() {
+                        let words = self.words(v)?;
+                        self.store_value(buf, self.slot_index(k as i64), words)?;
+                    }
+                    args.push(buf.into());
+                    args.push(self.i64.const_int(vals.len() as u64, false).into());
+                }
+            }
+        }
+        let params: Vec<BasicMetadataTypeEnum<'c>> = args
+            .iter()
+            .map(|a| match a {
+                BasicMetadataValueEnum::IntValue(x) => Ok(x.get_type().into()),
+                BasicMetadataValueEnum::PointerValue(p) => Ok(p.get_type().into()),
+                _ => err("unexpected helper argument"),
+            })
+            .collect::<Result<_, String>>()?;
+        let pair = self.cx.struct_type(&[self.i64.into(), self.i64.into()], false);
+        let fn_ty = match h.result() {
+            Type::Void => self.cx.void_type().fn_type(&params, false),
+            Type::Bool | Type::Int => self.i64.fn_type(&params, false),
+            Type::Value => pair.fn_type(&params, false),
+            t if t.is_ref() => self.i8p.fn_type(&params, false),
+            t => return err(format!("helper result of type `{t}`")),
+        };
+        let addr = self.i64.const_int(super::helpers::address(h) as u64, false);
+        let fp = self.b.build_int_to_ptr(addr, fn_ty.ptr_type(AddressSpace::default()), h.name()).e()?;
+        let callee = inkwell::values::CallableValue::try_from(fp).map_err(|_| "helper is not callable")?;
+        let call = self.b.build_call(callee, &args, h.name()).e()?;
+        let Some(r) = call.try_as_basic_value().basic() else { return Ok(None) };
+        let failed = inst.op == Opcode::CallG;
+        Ok(Some(match h.result() {
+            Type::Bool => {
+                let x = r.into_int_value();
+                V::I(self.b.build_int_compare(IntPredicate::NE, x, self.i64.const_zero(), "").e()?)
+            }
+            Type::Int => V::I(r.into_int_value()),
+            Type::Value => {
+                let sv = r.into_struct_value();
+                let t = self.b.build_extract_value(sv, 0, "tag").e()?.into_int_value();
+                let w = self.b.build_extract_value(sv, 1, "pay").e()?.into_int_value();
+                if failed {
+                    let bad = self
+                        .b
+                        .build_int_compare(IntPredicate::EQ, t, self.i64.const_int(HELPER_FAILED, false), "failed")
+                        .e()?;
+                    self.guard(i, bad, true, inst.snap)?;
+                }
+                V::B(t, w)
+            }
+            _ => {
+                let p = r.into_pointer_value();
+                if failed {
+                    let bad = self.b.build_is_null(p, "failed").e()?;
+                    self.guard(i, bad, true, inst.snap)?;
+                }
+                V::P(p)
+            }
+        }))
     }
 
     /// The value of `r` if it is an int constant.
@@ -1798,7 +1967,7 @@ mod tests {
     fn snap(t: &mut Trace, entries: &[(i32, Ref)]) -> SnapId {
         let entries = entries.iter().map(|&(slot, value)| SnapEntry { slot, value }).collect();
         let at = t.len() as u32;
-        t.add_snapshot(Snapshot { pc: 0, entries, frames: Default::default(), at })
+        t.add_snapshot(Snapshot { pc: 0, entries, frames: Default::default(), at, gc: false })
     }
 
     fn sload(t: &mut Trace, slot: i64, ty: Type, s: SnapId) -> Ref {

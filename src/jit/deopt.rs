@@ -16,6 +16,7 @@
 
 use super::backend::CHECKPOINT;
 use super::cache::TraceId;
+use super::helpers::TraceVm;
 use super::layout::{MAX_NATIVE_LEVELS, RETURNED, VALUE_SIZE};
 use super::recorder::Recorder;
 use crate::bytecode::Op;
@@ -88,6 +89,14 @@ impl Vm {
             };
             let rec = self.jit.cache.get(t).expect("a trace is not evicted while it runs");
             let snap = &rec.snaps[exit];
+            if snap.gc {
+                // The heap wants a collection: the interpreter runs it
+                // (`Vm::execute`) with every new object now in a frame, and
+                // carries on. Not a path the trace mispredicted: never linked,
+                // never grown into a side trace.
+                self.jit.gc_due = true;
+                return;
+            }
             if !snap.frames.is_empty() {
                 return;
             }
@@ -154,13 +163,19 @@ impl Vm {
         self.jit.cache.touch(t);
         let entry = self.jit.cache.get(t).expect("live trace").code.entry;
         self.arm_native_calls();
+        let vm: *mut Vm = self;
         // SAFETY: `can_enter` checked that every slot any trace may touch is
         // inside the value stack (all linked traces share this base, and a
         // native call checks `NativeCalls::stack_limit` for its callee's);
         // traces read and write only those slots and heap objects they
-        // guarded, and allocate nothing (so no GC can run while they hold
-        // object pointers).
-        let code = unsafe { entry(self.stack.as_mut_ptr().add(base)) };
+        // guarded or made. They allocate only through helpers
+        // (`super::helpers`), which reach the VM through `vm` (nothing else
+        // uses it until the trace returns) and never collect, so no GC runs
+        // while the code holds object pointers.
+        let code = unsafe {
+            let _helpers = TraceVm::enter(vm);
+            entry((*vm).stack.as_mut_ptr().add(base))
+        };
         if code == RETURNED {
             debug_assert_eq!(self.jit.calls.unwind_len.get(), 0);
             return Ran::Returned;

@@ -25,6 +25,42 @@ pub const STRUCT_DEF: u64 = 16;
 pub const STRUCT_FIELDS: u64 = 24;
 /// `CellObj::value`: the boxed value, inline.
 pub const CELL_VALUE: u64 = 16;
+/// `StrObj::data`: pointer to the UTF-8 bytes (immutable).
+pub const STR_DATA: u64 = 24;
+/// `StrObj::len` (u64): the byte length.
+pub const STR_LEN: u64 = 32;
+
+// Runtime helpers (`super::helpers`), called with the C ABI:
+// - an object argument or result is its address (`i8*`); a helper that can
+//   fail and returns an object returns null for failure;
+// - an Int argument or result is an `i64`; a Bool result is an `i64` (0/1);
+// - a boxed `Value` argument is two `i64`s, tag word then payload word; a
+//   `Value` result is `HelperValue`, a `repr(C)` pair of `u64`s, which the C
+//   ABI returns in two registers (LLVM `{i64, i64}`); a helper that can fail
+//   returns the tag `HELPER_FAILED` for failure;
+// - `Args` is a pointer to `n` Values laid out as in memory, then `n`.
+/// The tag of a `Value` result that means "the helper failed".
+pub const HELPER_FAILED: u64 = 0xff;
+
+/// A `Value` as a helper returns it: (tag word, payload word).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct HelperValue {
+    pub tag: u64,
+    pub payload: u64,
+}
+
+const _: () = {
+    use crate::runtime::object::{ArrayObj, StrObj, StructObj};
+    use std::mem::offset_of;
+    assert!(offset_of!(ArrayObj, data) as u64 == ARRAY_DATA);
+    assert!(offset_of!(ArrayObj, len) as u64 == ARRAY_LEN);
+    assert!(offset_of!(StrObj, data) as u64 == STR_DATA);
+    assert!(offset_of!(StrObj, len) as u64 == STR_LEN);
+    assert!(offset_of!(StructObj, def) as u64 == STRUCT_DEF);
+    assert!(offset_of!(StructObj, fields) as u64 == STRUCT_FIELDS);
+    assert!(std::mem::size_of::<HelperValue>() == 16);
+};
 
 // ---- Frames, as native calls between traces see them ----
 //
@@ -184,6 +220,16 @@ mod tests {
             let fields = word(p, STRUCT_FIELDS) as *const u8;
             assert_eq!(word(fields, VALUE_SIZE), tag::INT as u64);
             assert_eq!(word(fields, VALUE_SIZE + 8), 11);
+        }
+
+        let st = heap.alloc_str("héllo");
+        let p = st.as_ptr() as *const u8;
+        // SAFETY: `st` is a live StrObj (40 bytes) whose data pointer points
+        // at its 6 bytes.
+        unsafe {
+            assert_eq!(word(p, STR_LEN), 6);
+            let data = word(p, STR_DATA) as *const u8;
+            assert_eq!(*data.add(1), 0xc3);
         }
 
         let c = heap.alloc_cell(Value::Int(99));

@@ -14,6 +14,7 @@ pub mod backend;
 pub mod cache;
 pub mod compiler;
 pub mod deopt;
+pub mod helpers;
 pub mod layout;
 pub mod memory;
 pub mod recorder;

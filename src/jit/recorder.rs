@@ -10,7 +10,7 @@
 //! (branches and checks have no side effects before they fail).
 
 use smallvec::SmallVec;
-use vela_ir::{Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
+use vela_ir::{Helper, Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
 
 use super::cache::TraceId;
 use super::state::Dep;
@@ -108,6 +108,9 @@ pub struct Recorder {
     globals_addr: u64,
     /// The last snapshot taken and the trace length then, to share snapshots.
     last_snap: Option<(SnapId, usize, usize)>,
+    /// The instruction just recorded allocated, at a safe point of the
+    /// interpreter: the next step first emits the GC check (`gc_check`).
+    gc_pending: bool,
 }
 
 const MAX_INLINE_DEPTH: usize = 8;
@@ -190,6 +193,7 @@ impl Recorder {
             pc: header_pc,
             globals_addr,
             last_snap: None,
+            gc_pending: false,
         }
     }
 
@@ -225,10 +229,49 @@ impl Recorder {
             .filter(|(i, r)| self.modified[*i] && !r.is_none())
             .map(|(i, r)| SnapEntry { slot: i as i32, value: *r })
             .collect();
-        let snap = Snapshot { pc: self.pc as u32, entries, frames: self.frames.clone(), at: len as u32 };
+        let snap = Snapshot { pc: self.pc as u32, entries, frames: self.frames.clone(), at: len as u32, gc: false };
         let id = self.trace.add_snapshot(snap);
         self.last_snap = Some((id, len, self.pc));
         id
+    }
+
+    /// Calls runtime helper `h` with `args`; one that can fail is a guard
+    /// exiting before the instruction being recorded (it has done nothing
+    /// then, and the interpreter redoes the operation and raises its error).
+    fn call(&mut self, h: Helper, args: &[Ref]) -> Ref {
+        let op = if h.can_fail() { Opcode::CallG } else { Opcode::Call };
+        let mut inst = vela_ir::Inst::new(op, h.result());
+        inst.imm = h as i64;
+        for (f, &r) in [&mut inst.a, &mut inst.b, &mut inst.c].into_iter().zip(args) {
+            *f = r;
+        }
+        if h.can_fail() {
+            inst.snap = self.snapshot();
+        }
+        self.trace.push(inst)
+    }
+
+    /// After an allocation, at the interpreter's safe point behind it: exit
+    /// through a GC snapshot (resuming after the allocating instruction, with
+    /// the new object in its slot) when the heap wants a collection.
+    fn gc_check(&mut self) {
+        let wanted = self.call(Helper::GcWanted, &[]);
+        self.last_snap = None;
+        let snap = self.snapshot();
+        self.trace.snaps[snap.0 as usize].gc = true;
+        self.last_snap = None;
+        self.trace.guard(Opcode::GuardFalse, Type::Void, wanted, Ref::NONE, snap);
+    }
+
+    /// The arguments of a helper taking `Args`: the values of `refs` boxed,
+    /// chained with `carg`.
+    fn arg_list(&mut self, refs: &[Ref]) -> Ref {
+        let mut list = self.boxed(refs[0]);
+        for &r in &refs[1..] {
+            let v = self.boxed(r);
+            list = self.trace.emit(Opcode::CArg, Type::Void, list, v);
+        }
+        list
     }
 
     fn guard(&mut self, op: Opcode, ty: Type, a: Ref, b: Ref) -> Ref {
@@ -406,6 +449,11 @@ impl Recorder {
 
     fn index_guards(&mut self, arr: Ref, idx: Ref) {
         let len = self.trace.emit(Opcode::ALen, Type::Int, arr, Ref::NONE);
+        self.bounds_guards(idx, len);
+    }
+
+    /// Guards `0 <= idx < len`.
+    fn bounds_guards(&mut self, idx: Ref, len: Ref) {
         let c = self.trace.emit(Opcode::ILt, Type::Bool, idx, len);
         self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
         let zero = self.trace.kint(0);
@@ -426,6 +474,9 @@ impl Recorder {
             }
         }
         self.pc = pc;
+        if std::mem::take(&mut self.gc_pending) {
+            self.gc_check();
+        }
         // SAFETY: forwarded from the caller.
         match unsafe { self.step_inner(vm, op, frame_base, base) } {
             Ok(s) => {
@@ -511,7 +562,12 @@ impl Recorder {
             }
             Op::Add { a, b, c } => {
                 let (x, y) = (get!(b), get!(c));
-                self.arith_op(Arith::Add, rel, a, val!(b), x, val!(c), y)?
+                if let (Value::Str(_), Value::Str(_)) = (val!(b), val!(c)) {
+                    set!(a, self.call(Helper::StrAdd, &[x, y]));
+                    self.gc_pending = true;
+                } else {
+                    self.arith_op(Arith::Add, rel, a, val!(b), x, val!(c), y)?
+                }
             }
             Op::Sub { a, b, c } => {
                 let (x, y) = (get!(b), get!(c));
@@ -720,6 +776,16 @@ impl Recorder {
                     let r = self.unbox(boxed, arr.get().get(i as usize).expect("in bounds"))?;
                     set!(a, r)
                 }
+                (Value::Map(m), k) if is_key(k) => {
+                    let Some(v) = m.get().entries.get(&ops::map_key(k).expect("a key")).copied() else {
+                        return abort("missing map key");
+                    };
+                    let (mr, kr) = (get!(b), get!(c));
+                    let key = self.boxed(kr);
+                    let boxed = self.call(Helper::MapGet, &[mr, key]);
+                    let r = self.unbox(boxed, v)?;
+                    set!(a, r)
+                }
                 (o, _) => return abort(format!("indexing {}", o.kind_name())),
             },
             Op::SetIndex { a, b, c } => match (val!(a), val!(b)) {
@@ -732,6 +798,12 @@ impl Recorder {
                     inst.b = ir;
                     inst.c = boxed;
                     self.trace.push(inst);
+                }
+                (Value::Map(_), k) if is_key(k) => {
+                    let (mr, kr, vr) = (get!(a), get!(b), get!(c));
+                    let (key, v) = (self.boxed(kr), self.boxed(vr));
+                    self.call(Helper::MapSet, &[mr, key, v]);
+                    self.gc_pending = true;
                 }
                 (o, _) => return abort(format!("index assignment on {}", o.kind_name())),
             },
@@ -797,6 +869,51 @@ impl Recorder {
                     let o = get!(a + 1);
                     set!(a, self.trace.emit(Opcode::ALen, Type::Int, o, Ref::NONE));
                 }
+                Value::Array(_) if name == method::PUSH && n == 1 => {
+                    let (o, x) = (get!(a + 1), get!(a + 2));
+                    let v = self.boxed(x);
+                    self.call(Helper::ArrayPush, &[o, v]);
+                    set!(a, self.trace.knil());
+                    self.gc_pending = true;
+                }
+                Value::Array(_) if name == method::JOIN && n == 1 && matches!(val!(a + 2), Value::Str(_)) => {
+                    let (o, sep) = (get!(a + 1), get!(a + 2));
+                    set!(a, self.call(Helper::ArrayJoin, &[o, sep]));
+                    self.gc_pending = true;
+                }
+                Value::Str(_) if name == method::LENGTH && n == 0 => {
+                    let o = get!(a + 1);
+                    set!(a, self.trace.emit(Opcode::SLen, Type::Int, o, Ref::NONE));
+                }
+                Value::Str(s) if name == method::BYTE && n == 1 => {
+                    let Value::Int(i) = val!(a + 2) else { return abort("byte of a non-int index") };
+                    if i < 0 || i as usize >= s.get().as_str().len() {
+                        return abort("byte index out of bounds");
+                    }
+                    let (o, ir) = (get!(a + 1), get!(a + 2));
+                    let len = self.trace.emit(Opcode::SLen, Type::Int, o, Ref::NONE);
+                    self.bounds_guards(ir, len);
+                    set!(a, self.trace.emit(Opcode::SByte, Type::Int, o, ir));
+                }
+                Value::Map(_) if name == method::GET && n == 2 && is_key(val!(a + 2)) => {
+                    let Value::Map(m) = val!(a + 1) else { unreachable!("matched") };
+                    let k = ops::map_key(val!(a + 2)).expect("a key");
+                    let v = m.get().entries.get(&k).copied().unwrap_or(val!(a + 3));
+                    let (o, kr, d) = (get!(a + 1), get!(a + 2), get!(a + 3));
+                    let (key, d) = (self.boxed(kr), self.boxed(d));
+                    let boxed = self.call(Helper::MapGetOr, &[o, key, d]);
+                    let r = self.unbox(boxed, v)?;
+                    set!(a, r)
+                }
+                Value::Map(_) if name == method::HAS && n == 1 && is_key(val!(a + 2)) => {
+                    let (o, kr) = (get!(a + 1), get!(a + 2));
+                    let key = self.boxed(kr);
+                    set!(a, self.call(Helper::MapHas, &[o, key]));
+                }
+                Value::Map(_) if name == method::LENGTH && n == 0 => {
+                    let o = get!(a + 1);
+                    set!(a, self.call(Helper::MapLen, &[o]));
+                }
                 v => return abort(format!("method call on {}", v.kind_name())),
             },
             Op::Return { .. } | Op::ReturnNil if depth == 0 && self.loop_id == FUNC_ENTRY => {
@@ -847,13 +964,48 @@ impl Recorder {
                 v => return abort(format!("for-in over {}", v.kind_name())),
             },
             Op::GetStructFn { .. } => return abort("associated function"),
-            Op::NewArray { .. }
-            | Op::ArrayPush { .. }
-            | Op::NewMap { .. }
-            | Op::NewStruct { .. }
-            | Op::InitField { .. }
-            | Op::Concat { .. }
-            | Op::FmtPrec { .. } => return abort("allocation"),
+            Op::NewArray { a, cap } => {
+                let cap = self.trace.kint(cap as i64);
+                set!(a, self.call(Helper::ArrayNew, &[cap]));
+                self.gc_pending = true;
+            }
+            Op::ArrayPush { a, b } => {
+                // An array literal's element: no safe point in the interpreter.
+                let (o, x) = (get!(a), get!(b));
+                let v = self.boxed(x);
+                self.call(Helper::ArrayPush, &[o, v]);
+            }
+            Op::NewMap { a } => {
+                set!(a, self.call(Helper::MapNew, &[]));
+                self.gc_pending = true;
+            }
+            Op::NewStruct { a, def } => {
+                let d = self.trace.kint(def as i64);
+                set!(a, self.call(Helper::StructNew, &[d]));
+                self.gc_pending = true;
+            }
+            Op::InitField { a, idx, b } => {
+                let (o, x) = (get!(a), get!(b));
+                let boxed = self.boxed(x);
+                let mut inst = vela_ir::Inst::new(Opcode::FStore, Type::Void);
+                inst.a = o;
+                inst.imm = idx as i64;
+                inst.c = boxed;
+                self.trace.push(inst);
+            }
+            Op::Concat { a, b, n } => {
+                if n == 0 {
+                    return abort("empty concatenation");
+                }
+                let mut parts: SmallVec<[Ref; 8]> = SmallVec::new();
+                for k in 0..n {
+                    parts.push(get!(b + k));
+                }
+                let list = self.arg_list(&parts);
+                set!(a, self.call(Helper::Concat, &[list]));
+                self.gc_pending = true;
+            }
+            Op::FmtPrec { .. } => return abort("formatting with a precision"),
         }
         Ok(Step::Continue)
     }
@@ -1049,6 +1201,31 @@ impl Recorder {
                 let x = self.get(rel + a as usize + 1, arg(0))?;
                 self.trace.emit(Opcode::ALen, Type::Int, x, Ref::NONE)
             }
+            "len" if n == 1 && matches!(arg(0), Value::Str(_)) => {
+                let x = self.get(rel + a as usize + 1, arg(0))?;
+                self.trace.emit(Opcode::SLen, Type::Int, x, Ref::NONE)
+            }
+            "len" if n == 1 && matches!(arg(0), Value::Map(_)) => {
+                let x = self.get(rel + a as usize + 1, arg(0))?;
+                self.call(Helper::MapLen, &[x])
+            }
+            "str" if n == 1 => {
+                let x = self.get(rel + a as usize + 1, arg(0))?;
+                if let Value::Str(_) = arg(0) {
+                    x
+                } else {
+                    let list = self.arg_list(&[x]);
+                    self.gc_pending = true;
+                    self.call(Helper::Concat, &[list])
+                }
+            }
+            "array" if n == 2 && matches!(arg(0), Value::Int(_)) => {
+                let len = self.get(rel + a as usize + 1, arg(0))?;
+                let x = self.get(rel + a as usize + 2, arg(1))?;
+                let v = self.boxed(x);
+                self.gc_pending = true;
+                self.call(Helper::ArrayFill, &[len, v])
+            }
             _ => return abort(format!("call of built-in `{name}`")),
         };
         self.set(rel + a as usize, r);
@@ -1114,6 +1291,11 @@ impl Recorder {
 /// jump to it.
 fn loop_end(proto: &Proto, header: usize) -> usize {
     (header..proto.code.len()).rev().find(|&pc| proto.code[pc].jump_target(pc) == Some(header)).unwrap_or(header)
+}
+
+/// Whether `v` can be a map key (anything else is an error the interpreter raises).
+fn is_key(v: Value) -> bool {
+    matches!(v, Value::Int(_) | Value::Bool(_) | Value::Str(_))
 }
 
 fn pc_after(pc: usize) -> usize {

@@ -230,6 +230,9 @@ pub struct JitState {
     /// Shared by native calls between traces (`layout::NativeCalls`); its
     /// address is baked into traces that make them.
     pub calls: Box<NativeCalls>,
+    /// A trace left through a GC exit: the interpreter collects before it
+    /// goes on (`Vm::execute`).
+    pub gc_due: bool,
     pub stats: JitStats,
 }
 
@@ -255,6 +258,7 @@ impl JitState {
             compiler: Compiler::new(settings.background && !dump_any(settings.dump)),
             pending: Vec::new(),
             calls: NativeCalls::new(),
+            gc_due: false,
             stats: JitStats::default(),
         }
     }

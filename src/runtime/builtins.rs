@@ -180,7 +180,7 @@ fn ceil(_: &mut Vm, a: &[Value]) -> R {
     }
 }
 
-fn array(vm: &mut Vm, a: &[Value]) -> R {
+pub(crate) fn array(vm: &mut Vm, a: &[Value]) -> R {
     let Value::Int(n) = a[0] else {
         return Err(format!("array expects an int length, found {}", a[0].kind_name()));
     };

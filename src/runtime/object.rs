@@ -15,12 +15,16 @@ use super::heap::{GcHeader, GcRef, ObjKind};
 use super::value::Value;
 use crate::bytecode::Proto;
 
-/// An immutable UTF-8 string with its hash computed once.
+/// An immutable UTF-8 string with its hash computed once. Layout for
+/// compiled code: `hash` at offset 16, the bytes' address at 24 and their
+/// length at 32 (a leaked `Box<str>`, spelled out so the order is fixed).
 #[repr(C)]
 pub struct StrObj {
     header: GcHeader,
     pub hash: u64,
-    text: Box<str>,
+    // pub(crate) only so `jit::layout` can check their offsets.
+    pub(crate) data: NonNull<u8>,
+    pub(crate) len: usize,
 }
 
 pub fn hash_str(s: &str) -> u64 {
@@ -34,11 +38,25 @@ impl StrObj {
         StrObj::from_string(s.to_owned())
     }
     pub fn from_string(s: String) -> StrObj {
-        StrObj { header: GcHeader::new(ObjKind::Str), hash: hash_str(&s), text: s.into_boxed_str() }
+        let hash = hash_str(&s);
+        let b = ManuallyDrop::new(s.into_boxed_str());
+        // SAFETY: a boxed str's pointer is never null.
+        let data = unsafe { NonNull::new_unchecked(b.as_ptr() as *mut u8) };
+        StrObj { header: GcHeader::new(ObjKind::Str), hash, data, len: b.len() }
     }
     #[inline]
     pub fn as_str(&self) -> &str {
-        &self.text
+        // SAFETY: data/len describe the boxed str leaked in `from_string`,
+        // which is valid UTF-8 and lives as long as `self`.
+        unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(self.data.as_ptr(), self.len)) }
+    }
+}
+
+impl Drop for StrObj {
+    fn drop(&mut self) {
+        let ptr = std::ptr::slice_from_raw_parts_mut(self.data.as_ptr(), self.len) as *mut str;
+        // SAFETY: reconstructs the boxed str leaked in `from_string`, exactly once.
+        drop(unsafe { Box::from_raw(ptr) });
     }
 }
 
@@ -47,8 +65,9 @@ impl StrObj {
 #[repr(C)]
 pub struct ArrayObj {
     header: GcHeader,
-    data: NonNull<Value>,
-    len: usize,
+    // pub(crate) only so `jit::layout` can check their offsets.
+    pub(crate) data: NonNull<Value>,
+    pub(crate) len: usize,
     cap: usize,
 }
 
@@ -217,7 +236,8 @@ pub struct StructObj {
     header: GcHeader,
     pub def: u32,
     nfields: u32,
-    fields: NonNull<Value>,
+    // pub(crate) only so `jit::layout` can check its offset.
+    pub(crate) fields: NonNull<Value>,
 }
 
 impl StructObj {

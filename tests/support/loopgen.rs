@@ -250,6 +250,10 @@ struct Scope {
     helpers_upto: usize,
     /// Methods may be called.
     methods: bool,
+    /// Strings (never empty).
+    strs: Vec<String>,
+    /// Maps with Int and String keys and bounded Int values.
+    maps: Vec<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -315,6 +319,9 @@ struct Gen {
     use_global_swaps: bool,
     /// Levels of nested loop the next loop bodies must contain.
     force_nest: u32,
+    /// Strings, maps and short-lived arrays in loops (helper calls, GC
+    /// exits in traces).
+    use_alloc: bool,
 }
 
 /// A generated program.
@@ -345,6 +352,7 @@ pub fn generate(seed: u64, cases: usize) -> Program {
         use_rec_helpers: false,
         use_global_swaps: false,
         force_nest: 0,
+        use_alloc: false,
     };
     let risky = g.rng.percent(45);
     g.program(seed, cases, risky);
@@ -398,6 +406,7 @@ impl Gen {
         self.use_deep_nests = self.rng.percent(30);
         self.use_rec_helpers = self.rng.percent(30);
         self.use_global_swaps = self.rng.percent(35);
+        self.use_alloc = self.rng.percent(50);
         self.line(format!("// jit fuzz program, seed {seed}"));
         self.structs_and_globals();
         self.helper_fns();
@@ -725,6 +734,18 @@ impl Gen {
         self.line(format!("let {acc} = {init}"));
         sc.accs.push(acc.clone());
         printed.push(acc);
+        if self.use_alloc {
+            for _ in 0..self.rng.int(1, 2) {
+                let s = self.name("s");
+                self.line(format!("let {s} = \"s\""));
+                sc.strs.push(s.clone());
+                printed.push(s);
+            }
+            let m = self.name("m");
+            self.line(format!("let {m} = {{}}"));
+            sc.maps.push(m.clone());
+            printed.push(m);
+        }
         for _ in 0..self.rng.int(1, 3) {
             let a = self.name("a");
             let len = self.rng.int(2, 9) as usize;
@@ -1180,6 +1201,9 @@ impl Gen {
             if self.use_phases && has_ctr && depth < 2 { 8 } else { 0 }, // 30 phased branch
             if self.use_global_swaps { 3 } else { 0 }, // 31 global function reassigned
             if self.use_global_swaps { 2 } else { 0 }, // 32 numeric global reassigned
+            if sc.strs.is_empty() || sc.accs.is_empty() { 0 } else { 6 }, // 33 string building
+            if sc.maps.is_empty() || sc.accs.is_empty() { 0 } else { 6 }, // 34 map counting
+            if self.use_alloc && !sc.accs.is_empty() { 3 } else { 0 }, // 35 short-lived array
         ];
         match self.rng.weighted(&w) {
             0 => self.assign_int(sc),
@@ -1447,6 +1471,26 @@ impl Gen {
                 let c = self.late_cond(sc);
                 self.line(format!("if {c} {{ GH = {h} }}"));
             }
+            33 => self.string_stmt(sc),
+            34 => self.map_stmt(sc),
+            35 => {
+                let acc = self.rng.pick(&sc.accs).clone();
+                let t = self.name("t");
+                let es: Vec<String> = (0..3)
+                    .map(|_| {
+                        let e = self.int_expr(sc, 1);
+                        self.wrap(e, STORE_BITS).s
+                    })
+                    .collect();
+                if self.rng.percent(70) {
+                    self.line(format!("let {t} = [{}]", es.join(", ")));
+                } else {
+                    self.line(format!("let {t} = array(3, {})", es[0]));
+                    self.line(format!("{t}.push({})", es[1]));
+                }
+                let k = self.rng.int(0, 2);
+                self.line(format!("{acc} += {t}[{k}] + len({t})"));
+            }
             _ => {
                 // A number variable changes kind late in the loop.
                 let x = self.rng.pick(&sc.nums).clone();
@@ -1506,6 +1550,65 @@ impl Gen {
     }
 
     /// Swaps or rotates values of one class (phis that read each other).
+    /// Builds, measures or reads a string (`concat`, `str_add`, `str`,
+    /// `join`, `len`, `byte` in traces). Strings stay short and never empty.
+    fn string_stmt(&mut self, sc: &Scope) {
+        let s = self.rng.pick(&sc.strs).clone();
+        let acc = self.rng.pick(&sc.accs).clone();
+        let e = self.int_expr(sc, 1);
+        let e = self.wrap(e, STORE_BITS).s;
+        match self.rng.below(5) {
+            0 => {
+                let x = self.num_expr(sc, 1);
+                let x = self.wrap(x, STORE_BITS).s;
+                self.line(format!("{s} = \"k${{{e}}}=${{{x}}}\""));
+            }
+            1 | 4 => {
+                if self.rng.percent(50) {
+                    self.line(format!("{s} = {s} + str({e})"));
+                } else {
+                    self.line(format!("{s} = [{s}, str({e})].join(\"-\")"));
+                }
+                self.open(format!("if len({s}) > 48 {{"));
+                self.line(format!("{s} = \"r\" + str(len({s}))"));
+                self.close();
+            }
+            2 => {
+                self.line(format!("{acc} += {s}.byte((({e}) % len({s}) + len({s})) % len({s}))"));
+            }
+            _ => self.line(format!("{acc} += len({s})")),
+        }
+    }
+
+    /// Counts in a map with Int or String keys (`map_get_or`, `map_set`,
+    /// `map_has`, `map_get`, `map_len` in traces).
+    fn map_stmt(&mut self, sc: &Scope) {
+        let m = self.rng.pick(&sc.maps).clone();
+        let acc = self.rng.pick(&sc.accs).clone();
+        let e = self.int_expr(sc, 1);
+        let e = self.wrap(e, STORE_BITS).s;
+        let k = self.name("k");
+        if self.rng.percent(50) {
+            self.line(format!("let {k} = ({e}) % 13"));
+        } else {
+            self.line(format!("let {k} = \"k${{({e}) % 13}}\""));
+        }
+        match self.rng.below(4) {
+            0 => self.line(format!("{m}[{k}] = {m}.get({k}, 0) + 1")),
+            1 => {
+                self.open(format!("if {m}.has({k}) {{"));
+                self.line(format!("{acc} += {m}[{k}]"));
+                self.close();
+            }
+            2 => self.line(format!("{acc} += len({m})")),
+            _ => {
+                let v = self.int_expr(sc, 1);
+                let v = self.wrap(v, STORE_BITS).s;
+                self.line(format!("{m}[{k}] = {v}"));
+            }
+        }
+    }
+
     fn rotate(&mut self, sc: &Scope) {
         let t = self.name("t");
         let mut groups: Vec<Vec<String>> = vec![sc.ints.clone(), sc.nums.clone(), sc.floats.clone(), sc.opts.clone()];

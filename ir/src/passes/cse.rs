@@ -7,9 +7,10 @@
 //!   store also makes its value available to a later load of the same place
 //!   (store-to-load forwarding). At the `Loop` marker, every load of a kind
 //!   the loop body stores to is forgotten: in the second and later iterations
-//!   the body's stores run between the earlier load and the reuse. `SLoad`
-//!   and `ALen` are never invalidated (a trace never writes the stack; stores
-//!   never change an array's length);
+//!   the body's stores run between the earlier load and the reuse. A helper
+//!   call is a store to everything. `SLoad` is never invalidated (a trace
+//!   never writes the stack), `ALen` only by calls (element stores never
+//!   change an array's length);
 //! - guards (with `cse_with_guards`, or `guards::redundant_guards` alone): a
 //!   guard identical to an earlier one can never fail.
 //!
@@ -23,8 +24,8 @@
 //! which then hold the same values in every iteration. Two `Phi`s with the
 //! same `a` and the same `b` (compared as written: `b` refers forward) are
 //! equal in every iteration, by induction, and are merged too (a slot and its
-//! copy, like a `for` loop's counter and variable). Stores and the loop
-//! marker are never merged.
+//! copy, like a `for` loop's counter and variable). Stores, helper calls and
+//! the loop marker are never merged.
 
 use rustc_hash::FxHashMap;
 
@@ -58,8 +59,6 @@ pub(crate) fn number(mut t: Trace, values: bool, guards: bool) -> Trace {
         Some(l) => t.insts[l..].iter().filter_map(store_mem).collect(),
         None => Vec::new(),
     };
-    // A native call in the loop body may store anything.
-    let body_calls = loop_pos.is_some_and(|l| t.insts[l..].iter().any(|i| i.op.is_call()));
 
     for i in 0..n {
         let mut inst = t.insts[i];
@@ -81,18 +80,14 @@ pub(crate) fn number(mut t: Trace, values: bool, guards: bool) -> Trace {
             Class::Guard if guards => &mut stable,
             Class::Load if values => &mut memory,
             Class::Store(mem) if values => {
-                memory.retain(|k, _| kind_of(k) != Some(mem));
+                memory.retain(|k, _| !kind_of(k).is_some_and(|l| mem.clobbers(l)));
                 if let Some((k, v)) = forwarded(&inst) {
                     memory.insert(k, v);
                 }
                 continue;
             }
             Class::Loop => {
-                memory.retain(|k, _| kind_of(k).is_none_or(|m| !body_calls && !body_stores.contains(&m)));
-                continue;
-            }
-            Class::Call => {
-                memory.clear();
+                memory.retain(|k, _| kind_of(k).is_none_or(|m| !body_stores.iter().any(|s| s.clobbers(m))));
                 continue;
             }
             _ => continue,
@@ -119,20 +114,16 @@ enum Class {
     Load,
     Store(Mem),
     Loop,
-    /// A native call or return: never merged, and no load is reused across it.
-    Call,
     Other,
 }
 
 fn class(i: &Inst) -> Class {
-    if i.op.is_call() {
-        return Class::Call;
+    // First: a `callg` is a guard too, but calls are never merged.
+    if let Some(m) = store_mem(i) {
+        return Class::Store(m);
     }
     if i.op.is_guard(i.ty) {
         return Class::Guard;
-    }
-    if let Some(m) = store_mem(i) {
-        return Class::Store(m);
     }
     if load_mem(i).is_some() {
         return Class::Load;
@@ -385,6 +376,57 @@ mod tests {
              0003 val > tcall  #3 S0
              0004 val   fload  0000 field 1
              S0 pc=1 at=0000",
+        );
+    }
+
+    #[test]
+    fn calls_are_never_merged_and_kill_every_load() {
+        check(
+            cse_with_guards,
+            "0000 arr > sload #0 S0
+             0001 map > sload #1 S0
+             0002 val sload #2
+             0003 int alen 0000
+             0004 int kint 0
+             0005 val aload 0000 0004
+             0006 val call map_get_or 0001 0002 0002
+             0007 val call map_get_or 0001 0002 0002
+             0008 val > callg map_get 0001 0002 S0
+             0009 val > callg map_get 0001 0002 S0
+             0010 int alen 0000
+             0011 val aload 0000 0004
+             0012 call array_push 0000 0002
+             0013 int alen 0000
+             0014 val aload 0000 0004
+             0015 str kptr 0x10
+             0016 int slen 0015
+             0017 int slen 0015
+             S0 pc=1 at=0000
+             S1 pc=2 at=0018 #3=0003 #4=0005 #5=0006 #6=0007 #7=0008 #8=0009 #9=0010 #10=0011 #11=0013 #12=0014 #13=0017
+             tail S1",
+            // Identical calls stay (each may change the heap, callg included, though it is a
+            // guard); array_push kills `alen` and `aload` (the pure map lookups before it
+            // already did); `slen` of an immutable string is merged across calls.
+            "0000 arr > sload #0 S0
+             0001 map > sload #1 S0
+             0002 val sload #2
+             0003 int alen 0000
+             0004 int kint 0
+             0005 val aload 0000 0004
+             0006 val call map_get_or 0001 0002 0002
+             0007 val call map_get_or 0001 0002 0002
+             0008 val > callg map_get 0001 0002 S0
+             0009 val > callg map_get 0001 0002 S0
+             0010 int alen 0000
+             0011 val aload 0000 0004
+             0012 call array_push 0000 0002
+             0013 int alen 0000
+             0014 val aload 0000 0004
+             0015 str kptr 0x10
+             0016 int slen 0015
+             S0 pc=1 at=0000
+             S1 pc=2 at=0017 #3=0003 #4=0005 #5=0006 #6=0007 #7=0008 #8=0009 #9=0010 #10=0011 #11=0013 #12=0014 #13=0016
+             tail S1",
         );
     }
 }

@@ -143,4 +143,30 @@ mod tests {
              tail S2",
         );
     }
+
+    #[test]
+    fn keeps_calls_and_their_argument_lists() {
+        check(
+            dce,
+            "0000 int > sload #0 S0
+             0001 val box 0000
+             0002 carg 0001 0001
+             0003 str > callg concat 0002 S0
+             0004 map call map_new
+             0005 int call map_len 0004
+             0006 carg 0001 0001
+             0007 str kptr 0x10
+             0008 int slen 0007
+             S0 pc=1 at=0000",
+            // Unused results of calls stay (the calls may allocate or fail); an unused
+            // `carg` and a pure `slen` go.
+            "0000 int > sload #0 S0
+             0001 val box 0000
+             0002 carg 0001 0001
+             0003 str > callg concat 0002 S0
+             0004 map call map_new
+             0005 int call map_len 0004
+             S0 pc=1 at=0000",
+        );
+    }
 }

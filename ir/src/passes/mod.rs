@@ -54,35 +54,49 @@ pub(crate) fn key(i: &Inst) -> Key {
 }
 
 /// A kind of mutable heap memory: a store of one kind can change the result of
-/// a load of the same kind only. Field stores are told apart by field number
-/// (distinct objects never overlap, and distinct fields of one object are
-/// distinct words). `ALen`, `SLoad` and `GLoad` read nothing a trace can
-/// write (stores never change an array's length; a trace never writes the
-/// stack; the recorder aborts on global assignment and there is no global
-/// store opcode).
+/// a load of the same kind only, except that a helper call (`Mem::All`) may
+/// change anything. Field stores are told apart by field number (distinct
+/// objects never overlap, and distinct fields of one object are distinct
+/// words). An array's length (`Mem::Len`) changes only in helpers (`push`):
+/// element stores never change it. `SLoad` and `GLoad` read nothing a trace
+/// can write (a trace never writes the stack; the recorder aborts on global
+/// assignment and there is no global store opcode), nor do `SLen`/`SByte`
+/// (strings are immutable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mem {
     Array,
+    Len,
     Field(i64),
     Cell,
+    /// Everything: what a helper call may write.
+    All,
+}
+
+impl Mem {
+    /// Whether a store to `self` may change what a load of `load` reads.
+    pub(crate) fn clobbers(self, load: Mem) -> bool {
+        self == Mem::All || self == load
+    }
 }
 
 /// The memory a load reads, if a store in the trace can change it.
 pub(crate) fn load_mem(i: &Inst) -> Option<Mem> {
     match i.op {
         Opcode::ALoad => Some(Mem::Array),
+        Opcode::ALen => Some(Mem::Len),
         Opcode::FLoad => Some(Mem::Field(i.imm)),
         Opcode::CLoad => Some(Mem::Cell),
         _ => None,
     }
 }
 
-/// The memory a store writes.
+/// The memory a store (or a helper call) writes.
 pub(crate) fn store_mem(i: &Inst) -> Option<Mem> {
     match i.op {
         Opcode::AStore => Some(Mem::Array),
         Opcode::FStore => Some(Mem::Field(i.imm)),
         Opcode::CStore => Some(Mem::Cell),
+        Opcode::Call | Opcode::CallG | Opcode::TCall | Opcode::Ret => Some(Mem::All),
         _ => None,
     }
 }

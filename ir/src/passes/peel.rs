@@ -52,7 +52,7 @@ pub fn peel(t: Trace) -> Result<Trace, String> {
     let n = t.insts.len();
     let stored: Vec<Mem> = t.insts.iter().filter_map(store_mem).collect();
     let reusable = |i: &Inst| match load_mem(i) {
-        Some(m) => !stored.contains(&m),
+        Some(m) => !stored.iter().any(|s| s.clobbers(m)),
         None => !i.op.is_store() && !i.op.is_const() && !matches!(i.op, Opcode::Nop | Opcode::Loop | Opcode::Phi),
     };
     let mut seen: FxHashMap<Key, Ref> = FxHashMap::default();
@@ -198,7 +198,7 @@ impl Peeler {
             f.func = self.subst_of(f.func)?;
         }
         let at = *self.copy_pos.get(orig.at as usize).ok_or_else(|| format!("peel: S{} is past the end", id.0))?;
-        let c = self.t.add_snapshot(Snapshot { pc: orig.pc, entries, frames, at });
+        let c = self.t.add_snapshot(Snapshot { pc: orig.pc, entries, frames, at, gc: orig.gc });
         self.copied.insert(id, c);
         Ok(c)
     }
@@ -406,5 +406,45 @@ mod tests {
         assert_eq!(peel(parse(looped).unwrap()).unwrap_err(), "peel: the trace already has a loop marker (0000)");
         let no_tail = "0000 int kint 1";
         assert_eq!(peel(parse(no_tail).unwrap()).unwrap_err(), "peel: the trace has no tail snapshot");
+    }
+
+    /// `while .. { a.push(x); n = len(a) }`: the call may grow the array, so
+    /// its length is read again in every iteration, and the call is copied.
+    #[test]
+    fn calls_are_copied_and_keep_loads_in_the_loop() {
+        check(
+            peeled,
+            "0000 arr > sload #0 S0
+             0001 val sload #1
+             0002 call array_push 0000 0001
+             0003 bool call gc_wanted
+             0004 > gfalse 0003 S1
+             0005 int alen 0000
+             0006 str kptr 0x10
+             0007 int slen 0006
+             S0 pc=3 at=0000
+             S1 pc=5 at=0004 gc
+             S2 pc=3 at=0008 #2=0005 #3=0007
+             tail S2",
+            "0000 arr > sload #0 S0
+             0001 val sload #1
+             0002 call array_push 0000 0001
+             0003 bool call gc_wanted
+             0004 > gfalse 0003 S1
+             0005 int alen 0000
+             0006 str kptr 0x10
+             0007 int slen 0006
+             0008 loop
+             0009 int phi 0005 0013
+             0010 call array_push 0000 0001
+             0011 bool call gc_wanted
+             0012 > gfalse 0011 S2
+             0013 int alen 0000
+             S0 pc=3 at=0000
+             S1 pc=5 at=0004 gc
+             S2 pc=5 at=0012 gc #2=0009 #3=0007
+             S3 pc=3 at=0014 #2=0013 #3=0007
+             tail S3",
+        );
     }
 }
