@@ -32,7 +32,10 @@ enum Dump {
     name = "vela",
     version,
     about = "VelaVM: run Vela programs",
-    override_usage = "vela [OPTIONS] [FILE] [ARGS]..."
+    override_usage = "vela [OPTIONS] [FILE] [ARGS]...",
+    // A repeated option takes its last value, so a wrapper's defaults can be
+    // overridden by flags added after them.
+    args_override_self = true
 )]
 struct Cli {
     /// Run this code instead of a file.

@@ -1,12 +1,13 @@
 //! Trace JIT scenarios: every `traces/<name>.vela` program exercises one thing
 //! the tracer does (or refuses to do). Each runs with the `vela` binary from
-//! the crate root in two modes,
+//! the crate root in three modes,
 //!
-//! - `vela --jit=off [// flags: ...] traces/<name>.vela` (the interpreter), and
-//! - `vela --jit=on --hot-loop=2 --jit-stats [// flags: ...] traces/<name>.vela`
-//!   (loops are recorded on their second back-edge, and each trace is
-//!   compiled the moment its recording ends, so the report is repeatable),
-//! - `vela --jit=on --hot-loop=2 --jit-background [// flags: ...] traces/<name>.vela`
+//! - `vela --jit=off [// flags: ...] traces/<name>.vela` (the interpreter),
+//! - `vela --jit=on --hot-loop=2 --hot-exit=10 --jit-stats [// flags: ...] traces/<name>.vela`
+//!   (loops are recorded on their second back-edge, side traces on an
+//!   exit's tenth use, and each trace is compiled the moment its recording
+//!   ends, so the report is repeatable), and
+//! - `vela --jit=on --hot-loop=2 --hot-exit=10 --jit-background [// flags: ...] traces/<name>.vela`
 //!   (traces compile on a thread of their own: only the output is checked,
 //!   since when a trace gets attached depends on the machine's load),
 //!
@@ -59,11 +60,14 @@ const TRACES_DIR: &str = "traces";
 const OFF: &[&str] = &["--jit=off"];
 /// The JIT, eager, with its report. `--jit=on` so that `VELA_JIT=off` in the
 /// environment cannot silently turn these into interpreter runs.
-const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--jit-stats"];
+/// `--hot-exit=10` (LuaJIT's hotexit; the default is 100): the scenarios
+/// grow side traces from exits their short loops take a few dozen times. A
+/// scenario's own `// flags:` come after the mode's and win.
+const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--jit-stats"];
 /// The JIT compiling in the background.
-const BACKGROUND: &[&str] = &["--jit=on", "--hot-loop=2", "--jit-background"];
+const BACKGROUND: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--jit-background"];
 /// The JIT, eager, printing each trace's IR.
-const DUMP: &[&str] = &["--jit=on", "--hot-loop=2", "--dump=ir"];
+const DUMP: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--dump=ir"];
 
 // ---------------------------------------------------------------------------
 // `// jit:` and `// jit-abort:` directives
