@@ -332,6 +332,30 @@ impl Recorder {
         }
     }
 
+    /// Float `r` (whose value now is `v`), or Int `r` as a Float for a
+    /// comparison with one. The interpreter compares an Int with a Float
+    /// exactly; converting first gives the same answer when the Int is
+    /// exactly representable (|i| <= 2^53), which a constant is checked for
+    /// here and a variable by a guard (failing, the interpreter redoes the
+    /// comparison exactly).
+    fn exact_float(&mut self, r: Ref, v: Value) -> R<Ref> {
+        const EXACT: i64 = 1 << 53;
+        let Value::Int(i) = v else { return Ok(r) };
+        if !(-EXACT..=EXACT).contains(&i) {
+            return abort("int/float comparison with an int beyond 2^53");
+        }
+        let k = *self.trace.inst(r);
+        if k.op == Opcode::KInt {
+            return Ok(self.trace.kfloat(k.imm as f64));
+        }
+        let (lo, hi) = (self.trace.kint(-EXACT), self.trace.kint(EXACT));
+        let above = self.trace.emit(Opcode::ILe, Type::Bool, lo, r);
+        self.guard(Opcode::GuardTrue, Type::Void, above, Ref::NONE);
+        let below = self.trace.emit(Opcode::ILe, Type::Bool, r, hi);
+        self.guard(Opcode::GuardTrue, Type::Void, below, Ref::NONE);
+        Ok(self.trace.emit(Opcode::IToF, Type::Float, r, Ref::NONE))
+    }
+
     fn boxed(&mut self, r: Ref) -> Ref {
         if self.trace.ty(r) == Type::Value {
             r
@@ -395,11 +419,7 @@ impl Recorder {
                 Cmp::Ne => Opcode::INe,
             },
             (Value::Int(_) | Value::Float(_), Value::Int(_) | Value::Float(_)) => {
-                if matches!((xv, yv), (Value::Int(_), _) | (_, Value::Int(_))) {
-                    // Int/Float comparisons are exact in the interpreter; a
-                    // conversion would round large Ints.
-                    return abort("mixed int/float comparison");
-                }
+                let (x, y) = (self.exact_float(x, xv)?, self.exact_float(y, yv)?);
                 let op = match cmp {
                     Cmp::Lt => Opcode::FLt,
                     Cmp::Le => Opcode::FLe,
