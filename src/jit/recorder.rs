@@ -356,6 +356,16 @@ impl Recorder {
         Ok(self.trace.emit(Opcode::IToF, Type::Float, r, Ref::NONE))
     }
 
+    /// Stores `v`, boxed, into field `idx` of struct `o`.
+    fn fstore(&mut self, o: Ref, idx: usize, v: Ref) {
+        let boxed = self.boxed(v);
+        let mut inst = vela_ir::Inst::new(Opcode::FStore, Type::Void);
+        inst.a = o;
+        inst.imm = idx as i64;
+        inst.c = boxed;
+        self.trace.push(inst);
+    }
+
     fn boxed(&mut self, r: Ref) -> Ref {
         if self.trace.ty(r) == Type::Value {
             r
@@ -850,12 +860,7 @@ impl Recorder {
                 };
                 let (o, v) = (get!(a), get!(c));
                 self.guard_def(o, def);
-                let boxed = self.boxed(v);
-                let mut inst = vela_ir::Inst::new(Opcode::FStore, Type::Void);
-                inst.a = o;
-                inst.imm = idx as i64;
-                inst.c = boxed;
-                self.trace.push(inst);
+                self.fstore(o, idx, v);
             }
             Op::Call { a, n } => match val!(a) {
                 Value::Func(f) => {
@@ -1006,12 +1011,7 @@ impl Recorder {
             }
             Op::InitField { a, idx, b } => {
                 let (o, x) = (get!(a), get!(b));
-                let boxed = self.boxed(x);
-                let mut inst = vela_ir::Inst::new(Opcode::FStore, Type::Void);
-                inst.a = o;
-                inst.imm = idx as i64;
-                inst.c = boxed;
-                self.trace.push(inst);
+                self.fstore(o, idx as usize, x);
             }
             Op::Concat { a, b, n } => {
                 if n == 0 {
