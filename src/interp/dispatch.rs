@@ -7,7 +7,7 @@
 //! value is in a register, a global or a constant.
 
 use super::vm::{Frame, Vm};
-use crate::bytecode::proto::FUNC_ENTRY;
+use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
 use crate::bytecode::{Op, Proto, UpvalDesc};
 use crate::error::Error;
 use crate::jit::recorder::{Recorder, Step};
@@ -286,34 +286,24 @@ impl Vm {
                 let mut rec = self.jit.recorder.take().expect("recording");
                 // SAFETY: `base` points at this frame's live registers.
                 let step = unsafe { rec.step(self, op, cur_pc!(), frame.base, base) };
-                if let Step::Continue = step {
+                match step {
                     // The common case (also every instruction of a call the
                     // recorder skips): nothing else to do.
-                    self.jit.recorder = Some(rec);
-                } else {
-                    let slot = crate::jit::state::hot_slot(
-                        // SAFETY: the recorder's root prototype is alive: its frame is on the stack.
-                        unsafe { &*rec.root_proto },
-                        rec.loop_id,
-                    );
-                    let where_ = rec_where(&rec);
-                    match step {
-                        Step::Continue => unreachable!("handled above"),
-                        Step::Done => {
-                            self.frames.last_mut().expect("frame").pc = cur_pc!();
-                            self.stats.instructions += icount;
-                            self.jit.finish(rec, slot, &where_);
-                            return Ok(Flow::Switch);
-                        }
-                        Step::Abort(why) => {
-                            self.frames.last_mut().expect("frame").pc = cur_pc!();
-                            self.stats.instructions += icount;
-                            match rec.side_of {
-                                Some((parent, exit)) => self.jit.abort_side(parent, exit, &why, &where_),
-                                None => self.jit.abort((rec.root_proto as usize, rec.loop_id), &why, slot, &where_),
-                            }
-                            return Ok(Flow::Switch);
-                        }
+                    Step::Continue => self.jit.recorder = Some(rec),
+                    Step::Done => {
+                        self.frames.last_mut().expect("frame").pc = cur_pc!();
+                        self.stats.instructions += icount;
+                        let (slot, where_) = (root_slot(&rec), rec_where(&rec));
+                        self.jit.finish(rec, slot, &where_);
+                        return Ok(Flow::Switch);
+                    }
+                    Step::Abort(why) => {
+                        self.frames.last_mut().expect("frame").pc = cur_pc!();
+                        self.stats.instructions += icount;
+                        let where_ = rec_where(&rec);
+                        let key = (rec.root_proto as usize, rec.loop_id);
+                        self.jit.abort_any(rec.side_of, key, &why, root_slot(&rec), &where_);
+                        return Ok(Flow::Switch);
                     }
                 }
             }
@@ -894,6 +884,15 @@ enum Flow {
     Return(Value),
     /// Recording started or stopped: run again in the other mode.
     Switch,
+}
+
+/// The profiling slot of a recorder's loop (or function entry). Not tied to
+/// `rec`'s lifetime: the slot lives in the prototype, not the recorder.
+fn root_slot<'p>(rec: &Recorder) -> &'p HotSlot {
+    // SAFETY: the recorder's root prototype is alive: its frame is on the
+    // stack, and `Vm::protos` keeps every prototype as long as the VM; the
+    // caller uses the slot only while the VM runs.
+    crate::jit::state::hot_slot(unsafe { &*rec.root_proto }, rec.loop_id)
 }
 
 /// `file:line` of a recorder's loop, for JIT messages.

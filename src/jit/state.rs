@@ -347,6 +347,21 @@ impl JitState {
         }
     }
 
+    /// `abort_side` for a side trace of `side_of`, else `abort` of `key`'s loop.
+    pub fn abort_any(
+        &mut self,
+        side_of: Option<(TraceId, u32)>,
+        key: (usize, u16),
+        why: &str,
+        slot: &HotSlot,
+        where_: &str,
+    ) {
+        match side_of {
+            Some((p, e)) => self.abort_side(p, e, why, where_),
+            None => self.abort(key, why, slot, where_),
+        }
+    }
+
     /// Whether traces may bake global `g`'s current value in as a constant.
     pub fn global_is_constant(&self, g: u16) -> bool {
         !self.volatile.get(g as usize).is_some_and(|b| *b)
@@ -420,10 +435,7 @@ impl JitState {
                 if self.serial == serial {
                     self.serial -= 1;
                 }
-                match rec.side_of {
-                    Some((p, e)) => self.abort_side(p, e, &why, where_),
-                    None => self.abort(key, &why, slot, where_),
-                }
+                self.abort_any(rec.side_of, key, &why, slot, where_);
                 return;
             }
         };
@@ -515,10 +527,7 @@ impl JitState {
             Ok(code) => code,
             Err(why) => {
                 let why = format!("compile: {why}");
-                match p.side_of {
-                    Some((pt, e)) => self.abort_side(pt, e, &why, where_),
-                    None => self.abort(key, &why, slot, where_),
-                }
+                self.abort_any(p.side_of, key, &why, slot, where_);
                 return;
             }
         };
@@ -578,10 +587,7 @@ impl JitState {
             Err(evicted) => {
                 self.unhook_evicted(evicted);
                 let why = "trace larger than the code cache";
-                match p.side_of {
-                    Some((pt, e)) => self.abort_side(pt, e, why, where_),
-                    None => self.abort(key, why, slot, where_),
-                }
+                self.abort_any(p.side_of, key, why, slot, where_);
                 return;
             }
         };
