@@ -372,17 +372,16 @@ fn target_machine(host: &Host, model: CodeModel) -> Result<TargetMachine, String
 /// Initialises LLVM and the pass pipeline's target machine if that has not
 /// happened yet (the one-time cost the first compile would otherwise carry).
 ///
-/// It also compiles one tiny trace and throws it away: LLVM builds much of
-/// its machinery (pass pipelines, the JIT's code generator) lazily on first
-/// use, a few milliseconds paid once per process, not per trace.
+/// LLVM also builds some machinery (pass pipelines, the JIT's code
+/// generator) lazily on the first compile. Paying that here by compiling a
+/// throwaway trace made the first real compile look cheaper but cost every
+/// run 3-5 ms of wall time (mandelbrot, spectral_norm, nested_loops,
+/// `perf stat -r 8`), so the first trace carries it instead.
 pub fn warm_up() -> Result<(), String> {
     let host = host()?;
     PASS_TM.with(|tm| {
         tm.get_or_init(|| target_machine(host, CodeModel::JITDefault)).as_ref().map(|_| ()).map_err(Clone::clone)
-    })?;
-    let tiny = "0000 int  > sload  #0 S0\n0001 int    kint   1\n0002        loop\n0003 int    phi    0000 0004\n0004 int  > addov  0003 0001 S1\nS0 pc=0 at=0000\nS1 pc=0 at=0004 #0=0003\n";
-    let trace = vela_ir::parse(tiny)?;
-    compile(&trace, "warm_up").map(drop)
+    })
 }
 
 /// Compiles `trace` to a function named `name`.
