@@ -315,12 +315,7 @@ impl<T: IntoVela> IntoVela for Option<T> {
 impl<T: FromVela> FromVela for Vec<T> {
     fn from_vela(vm: &Vm, v: Value) -> Result<Self, String> {
         let Value::Array(a) = v else { return Err(mismatch(vm, "array", v)) };
-        a.get()
-            .as_slice()
-            .iter()
-            .enumerate()
-            .map(|(i, x)| T::from_vela(vm, *x).map_err(|e| format!("at index {i}: {e}")))
-            .collect()
+        a.get().iter().enumerate().map(|(i, x)| T::from_vela(vm, x).map_err(|e| format!("at index {i}: {e}"))).collect()
     }
 }
 

@@ -124,9 +124,13 @@ pub enum Opcode {
     // Heap access (pointers are already type-guarded).
     /// Length of Array `a` (Int).
     ALen,
-    /// Element `b` of Array `a` (boxed Value); bounds are guarded before.
+    /// `akind a`: array `a`'s element kind (the runtime's `ElemKind` number).
+    AKind,
+    /// Element `b` of Array `a`; bounds and the array's kind are guarded
+    /// before. The type says how the element is stored: `val` in an `Any`
+    /// array, `int`/`flt`/`bool` unboxed in an array of that kind.
     ALoad,
-    /// Element `b` of Array `a` = boxed `c`.
+    /// Element `b` of Array `a` = `c`, stored as `c`'s type says (as `ALoad`).
     AStore,
     /// Guard that Struct `a` is an instance of struct definition `imm`.
     GuardDef,
@@ -240,7 +244,16 @@ impl Opcode {
     /// Whether the instruction reads mutable memory (its result depends on
     /// stores before it).
     pub fn is_load(self) -> bool {
-        matches!(self, Opcode::SLoad | Opcode::ALoad | Opcode::FLoad | Opcode::CLoad | Opcode::ALen | Opcode::GLoad)
+        matches!(
+            self,
+            Opcode::SLoad
+                | Opcode::ALoad
+                | Opcode::FLoad
+                | Opcode::CLoad
+                | Opcode::ALen
+                | Opcode::AKind
+                | Opcode::GLoad
+        )
     }
 
     pub fn name(self) -> &'static str {
@@ -293,6 +306,7 @@ impl Opcode {
             Opcode::GuardTrue => "gtrue",
             Opcode::GuardFalse => "gfalse",
             Opcode::ALen => "alen",
+            Opcode::AKind => "akind",
             Opcode::ALoad => "aload",
             Opcode::AStore => "astore",
             Opcode::GuardDef => "gdef",

@@ -25,6 +25,8 @@ enum Want {
     Boxable,
     /// A `val` or a `carg` chain (a helper's `Param::Args`).
     Args,
+    /// `val`, `int`, `flt` or `bool` (`AStore`'s element).
+    Element,
 }
 
 /// What an instruction's own type must be.
@@ -40,6 +42,13 @@ enum Res {
     Pointer,
     /// Anything but `Void` (`Phi`).
     NonVoid,
+    /// What an array element can be stored as: `val`, `int`, `flt` or
+    /// `bool` (`ALoad`).
+    Element,
+}
+
+fn is_element(t: Type) -> bool {
+    matches!(t, Type::Value | Type::Int | Type::Float | Type::Bool)
 }
 
 fn is_concrete(t: Type) -> bool {
@@ -72,9 +81,9 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         FLt | FLe | FEq | FNe => (FF, Res::T(Bool)),
         PEq | PNe => (&[Want::Identity, Want::Identity], Res::T(Bool)),
         GuardTrue | GuardFalse => (&[Want::T(Bool)], Res::T(Void)),
-        ALen => (&[Want::T(Array)], Res::T(Int)),
-        ALoad => (&[Want::T(Array), Want::T(Int)], Res::T(Value)),
-        AStore => (&[Want::T(Array), Want::T(Int), Want::T(Value)], Res::T(Void)),
+        ALen | AKind => (&[Want::T(Array)], Res::T(Int)),
+        ALoad => (&[Want::T(Array), Want::T(Int)], Res::Element),
+        AStore => (&[Want::T(Array), Want::T(Int), Want::Element], Res::T(Void)),
         GuardDef => (&[Want::T(Struct)], Res::T(Void)),
         FLoad => (&[Want::T(Struct)], Res::T(Value)),
         FStore => (&[Want::T(Struct), Want::T(Value)], Res::T(Void)),
@@ -255,6 +264,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
         Res::Concrete => is_concrete(ty),
         Res::Pointer => ty.is_ref() || ty == Type::Native || ty == Type::Value,
         Res::NonVoid => ty != Type::Void,
+        Res::Element => is_element(ty),
     };
     if !ok {
         let want = match result {
@@ -263,6 +273,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
             Res::Concrete => "a concrete type".into(),
             Res::Pointer => "a pointer type".into(),
             Res::NonVoid => "a value type".into(),
+            Res::Element => "val, int, flt or bool".into(),
         };
         return Err(format!("has type {}, expected {want}", type_name(ty)));
     }
@@ -308,6 +319,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
             Want::Address => def.op == Opcode::KPtr,
             Want::Boxable => is_concrete(oty) || oty == Type::Value,
             Want::Args => oty == Type::Value || def.op == Opcode::CArg,
+            Want::Element => is_element(oty),
         };
         if !ok {
             let w = match want {
@@ -319,6 +331,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
                 Want::Address => "a kptr constant".into(),
                 Want::Boxable => "a concrete type or val".into(),
                 Want::Args => "val or a carg".into(),
+                Want::Element => "val, int, flt or bool".into(),
             };
             return Err(format!("{what} {} has type {}, expected {w}", ref_str(r), type_name(oty)));
         }

@@ -662,7 +662,7 @@ impl Vm {
                 }
 
                 Op::NewArray { a, cap } => {
-                    let arr = self.heap.alloc_array(Vec::with_capacity(cap as usize));
+                    let arr = self.heap.alloc_array_with_capacity(cap as usize);
                     set!(a, Value::Array(arr));
                     gc_point!();
                 }
@@ -699,11 +699,11 @@ impl Vm {
                 Op::SetIndex { a, b, c } => match (r!(a), r!(b)) {
                     (Value::Array(arr), Value::Int(i)) => {
                         let arr = arr.get_mut();
-                        let len = arr.len();
-                        match arr.as_mut_slice().get_mut(i as usize) {
-                            Some(slot) if i >= 0 => *slot = r!(c),
-                            _ => throw!(ops::index_error(i, len)),
+                        let mut d = 0;
+                        if i < 0 || !arr.set(i as usize, r!(c), &mut d) {
+                            throw!(ops::index_error(i, arr.len()));
                         }
+                        self.heap.account(d);
                     }
                     (o, k) => {
                         let d = tri!(builtins::set_index(o, k, r!(c)));

@@ -119,9 +119,9 @@ use rustc_hash::FxHashMap;
 use vela_ir::{Opcode, Param, Ref, SnapId, Trace, Type};
 
 use super::layout::{
-    NativeCalls, ARRAY_DATA, ARRAY_LEN, CELL_VALUE, HELPER_FAILED, NC_FRAMES_LEFT, NC_LEVELS_LEFT, NC_STACK_LIMIT,
-    NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, STR_DATA, STR_LEN, VALUE_SIZE,
-    VALUE_WORDS,
+    NativeCalls, ARRAY_DATA, ARRAY_KIND, ARRAY_LEN, CELL_VALUE, HELPER_FAILED, NC_FRAMES_LEFT, NC_LEVELS_LEFT,
+    NC_STACK_LIMIT, NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, STR_DATA, STR_LEN,
+    VALUE_SIZE, VALUE_WORDS,
 };
 use super::memory::{MappedBytes, TraceMemory};
 use crate::runtime::Value;
@@ -1076,6 +1076,15 @@ impl<'a, 'c> Lower<'a, 'c> {
         unsafe { self.b.build_in_bounds_gep(p, &[idx], "") }.e()
     }
 
+    /// Byte `idx` of the array whose data pointer is `p` (a Bool array's
+    /// element).
+    fn byte_ptr(&self, p: PointerValue<'c>, idx: IntValue<'c>) -> Result<PointerValue<'c>, String> {
+        let bytes = self.b.build_pointer_cast(p, self.i8p, "").e()?;
+        // SAFETY (of the emitted code): the recorder guards the index
+        // against the length and the kind before. Building it is harmless.
+        unsafe { self.b.build_in_bounds_gep(bytes, &[idx], "") }.e()
+    }
+
     fn load(&self, p: PointerValue<'c>, mem: Mem, name: &str) -> Result<BasicValueEnum<'c>, String> {
         let v = self.b.build_load(p, name).e()?;
         if let Some(ins) = v.as_instruction_value() {
@@ -1424,16 +1433,45 @@ impl<'a, 'c> Lower<'a, 'c> {
                 let o = self.array(a)?;
                 V::I(o.len.ok_or("array length not loaded")?)
             }
+            Opcode::AKind => {
+                let (p, _) = self.obj(a, Type::Array)?;
+                let kp = self.field_ptr(p, ARRAY_KIND, self.i8p)?;
+                let k = self.load(kp, Mem::Meta, "kind")?.into_int_value();
+                V::I(self.b.build_int_z_extend(k, self.i64, "").e()?)
+            }
             Opcode::ALoad => {
-                let o = self.array(a)?;
-                let idx = self.elem_index(self.int(b)?)?;
-                self.load_value(o.values.ok_or("array data not loaded")?, idx)?
+                let data = self.array(a)?.values.ok_or("array data not loaded")?;
+                let i = self.int(b)?;
+                match inst.ty {
+                    Type::Value => self.load_value(data, self.elem_index(i)?)?,
+                    Type::Int => V::I(self.load(self.word_ptr(data, i)?, Mem::Value, "elem")?.into_int_value()),
+                    Type::Float => {
+                        let w = self.load(self.word_ptr(data, i)?, Mem::Value, "elem")?;
+                        V::F(self.b.build_bit_cast(w, self.f64, "").e()?.into_float_value())
+                    }
+                    Type::Bool => {
+                        let byte = self.load(self.byte_ptr(data, i)?, Mem::Value, "elem")?.into_int_value();
+                        V::I(self.b.build_int_truncate(byte, self.cx.bool_type(), "").e()?)
+                    }
+                    t => return err(format!("aload of type {t}")),
+                }
             }
             Opcode::AStore => {
-                let o = self.array(a)?;
-                let idx = self.elem_index(self.int(b)?)?;
-                let words = self.words(c)?;
-                self.store_value(o.values.ok_or("array data not loaded")?, idx, words)?;
+                let data = self.array(a)?.values.ok_or("array data not loaded")?;
+                let i = self.int(b)?;
+                match self.ty(c) {
+                    Type::Value => self.store_value(data, self.elem_index(i)?, self.words(c)?)?,
+                    Type::Int => self.store(self.word_ptr(data, i)?, self.int(c)?, Mem::Value)?,
+                    Type::Float => {
+                        let w = self.b.build_bit_cast(self.flt(c)?, self.i64, "").e()?.into_int_value();
+                        self.store(self.word_ptr(data, i)?, w, Mem::Value)?
+                    }
+                    Type::Bool => {
+                        let byte = self.b.build_int_z_extend(self.boolean(c)?, self.cx.i8_type(), "").e()?;
+                        self.store(self.byte_ptr(data, i)?, byte, Mem::Value)?
+                    }
+                    t => return err(format!("astore of a {t}")),
+                }
                 return Ok(());
             }
             Opcode::SLen => {
@@ -1957,7 +1995,7 @@ mod tests {
     use vela_ir::{Inst, SnapEntry, Snapshot};
 
     use super::*;
-    use crate::runtime::object::StructObj;
+    use crate::runtime::object::{ElemKind, StructObj};
     use crate::runtime::value::tag;
     use crate::runtime::Heap;
 
@@ -2413,28 +2451,104 @@ mod tests {
         (t, s0, s1)
     }
 
+    /// `while i < len(a) { a[i] = f(a[i]); i += 1 }` over an unboxed array
+    /// of `ty` in slot 0 (i in slot 1), with its kind guarded: `f` doubles a
+    /// Float, adds 3 to an Int and negates a Bool.
+    fn typed_array_loop(ty: Type, kind: ElemKind) -> (Trace, SnapId, SnapId) {
+        let mut t = Trace::new();
+        let s0 = snap(&mut t, &[]);
+        let arr = sload(&mut t, 0, Type::Array, s0);
+        let i0 = sload(&mut t, 1, Type::Int, s0);
+        let k = op1(&mut t, Opcode::AKind, Type::Int, arr);
+        let want = t.kint(kind as i64);
+        let c = t.emit(Opcode::IEq, Type::Bool, k, want);
+        guard(&mut t, Opcode::GuardTrue, c, s0);
+        let (one, zero) = (t.kint(1), t.kint(0));
+        let (two, three, no) = (t.kfloat(2.0), t.kint(3), t.kbool(false));
+        loop_(&mut t);
+        let i = phi(&mut t, Type::Int, i0);
+        let s1 = snap(&mut t, &[(1, i)]);
+        let len = op1(&mut t, Opcode::ALen, Type::Int, arr);
+        let c = t.emit(Opcode::ILt, Type::Bool, i, len);
+        guard(&mut t, Opcode::GuardTrue, c, s1);
+        let c = t.emit(Opcode::ILt, Type::Bool, i, zero);
+        guard(&mut t, Opcode::GuardFalse, c, s1);
+        let x = t.emit(Opcode::ALoad, ty, arr, i);
+        let y = match ty {
+            Type::Float => t.emit(Opcode::FMul, Type::Float, x, two),
+            Type::Int => t.emit(Opcode::Add, Type::Int, x, three),
+            _ => t.emit(Opcode::IEq, Type::Bool, x, no),
+        };
+        store(&mut t, Opcode::AStore, arr, i, y, 0);
+        let i1 = t.emit(Opcode::Add, Type::Int, i, one);
+        close(&mut t, i, i1);
+        (t, s0, s1)
+    }
+
+    #[test]
+    fn unboxed_array_elements_load_and_store() {
+        let mut heap = Heap::new(1 << 30);
+        let cases: [(Type, ElemKind, Vec<Value>, Vec<Value>); 3] = [
+            (
+                Type::Float,
+                ElemKind::Float,
+                vec![Value::Float(0.5), Value::Float(-3.0), Value::Float(1e300)],
+                vec![Value::Float(1.0), Value::Float(-6.0), Value::Float(2e300)],
+            ),
+            (
+                Type::Int,
+                ElemKind::Int,
+                vec![Value::Int(-3), Value::Int(7), Value::Int(i64::MAX - 3)],
+                vec![Value::Int(0), Value::Int(10), Value::Int(i64::MAX)],
+            ),
+            (
+                Type::Bool,
+                ElemKind::Bool,
+                vec![Value::Bool(true), Value::Bool(false), Value::Bool(true)],
+                vec![Value::Bool(false), Value::Bool(true), Value::Bool(false)],
+            ),
+        ];
+        for (ty, kind, before, after) in cases {
+            let (t, s0, s1) = typed_array_loop(ty, kind);
+            let c = compiled(&t);
+            let arr = heap.alloc_array(before.clone());
+            assert_eq!(arr.get().kind(), kind);
+            let mut st = stack(&[Value::Array(arr), Value::Int(0)], 2);
+            assert_eq!(enter(&c, &mut st), s1.0, "{ty}");
+            assert_eq!(int(st[1]), 3, "{ty}");
+            let got = arr.get().to_vec();
+            assert_eq!(format!("{got:?}"), format!("{after:?}"), "{ty}");
+
+            // The same elements boxed: the kind guard exits before touching them.
+            let boxed = heap.alloc_boxed_array(before.clone());
+            let mut st = stack(&[Value::Array(boxed), Value::Int(0)], 2);
+            assert_eq!(enter(&c, &mut st), s0.0, "{ty}");
+            assert_eq!(format!("{:?}", boxed.get().to_vec()), format!("{before:?}"), "{ty}");
+        }
+    }
+
     #[test]
     fn array_load_store_with_bounds_guard() {
         let (t, s0, s1) = array_loop();
         let c = compiled(&t);
         let mut heap = Heap::new(1 << 30);
-        let arr = heap.alloc_array((1..=5).map(|k| Value::Int(k * 10)).collect());
+        let arr = heap.alloc_boxed_array((1..=5).map(|k| Value::Int(k * 10)).collect());
         let mut st = stack(&[Value::Array(arr), Value::Int(0), Value::Int(1)], 3);
         assert_eq!(enter(&c, &mut st), s1.0);
         assert_eq!(int(st[1]), 5);
         assert_eq!(int(st[2]), 1 + 150);
-        let got: Vec<i64> = arr.get().as_slice().iter().map(|v| int(*v)).collect();
+        let got: Vec<i64> = arr.get().iter().map(int).collect();
         assert_eq!(got, [0, 1, 4, 9, 16]);
 
         // An element of another type: the Unbox guard exits before that
         // iteration's effects.
-        let arr = heap.alloc_array(vec![Value::Int(1), Value::Int(2), Value::Float(0.5), Value::Int(4)]);
+        let arr = heap.alloc_boxed_array(vec![Value::Int(1), Value::Int(2), Value::Float(0.5), Value::Int(4)]);
         let mut st = stack(&[Value::Array(arr), Value::Int(0), Value::Int(0)], 3);
         assert_eq!(enter(&c, &mut st), s1.0);
         assert_eq!(int(st[1]), 2);
         assert_eq!(int(st[2]), 3);
-        assert!(matches!(arr.get().as_slice()[2], Value::Float(f) if f == 0.5));
-        assert!(matches!(arr.get().as_slice()[1], Value::Int(1)));
+        assert!(matches!(arr.get().get(2), Some(Value::Float(f)) if f == 0.5));
+        assert!(matches!(arr.get().get(1), Some(Value::Int(1))));
 
         // Not an array.
         let mut st = stack(&[Value::Int(3), Value::Int(0), Value::Int(0)], 3);
@@ -2867,7 +2981,7 @@ mod tests {
         let traces: Vec<Trace> = (0..20).map(big_trace).collect();
         let mut times = Vec::new();
         let mut heap = Heap::new(1 << 30);
-        let arr = heap.alloc_array((0..100).map(Value::Int).collect());
+        let arr = heap.alloc_boxed_array((0..100).map(Value::Int).collect());
         for (k, t) in traces.iter().enumerate() {
             let t0 = Instant::now();
             let c = compile(t, &format!("big{k}")).expect("compiles");

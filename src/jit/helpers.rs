@@ -225,7 +225,7 @@ extern "C" fn map_new() -> *mut MapObj {
 
 extern "C" fn array_new(cap: i64) -> *mut ArrayObj {
     // SAFETY: called by a trace.
-    unsafe { vm() }.heap.alloc_array(Vec::with_capacity(cap.max(0) as usize)).as_ptr()
+    unsafe { vm() }.heap.alloc_array_with_capacity(cap.max(0) as usize).as_ptr()
 }
 
 unsafe extern "C" fn array_fill(n: i64, vt: u64, vp: u64) -> *mut ArrayObj {
@@ -251,7 +251,7 @@ unsafe extern "C" fn array_push(a: *mut ArrayObj, vt: u64, vp: u64) {
 unsafe extern "C" fn array_join(a: *mut ArrayObj, sep: *mut StrObj) -> *mut StrObj {
     // SAFETY: see `map_get`.
     let (a, sep, vm) = unsafe { (obj(a), obj(sep), vm()) };
-    text_of(vm, a.get().as_slice(), sep.get().as_str())
+    text_of(vm, &a.get().to_vec(), sep.get().as_str())
 }
 
 extern "C" fn struct_new(def: i64) -> *mut StructObj {

@@ -19,6 +19,10 @@ pub const VALUE_WORDS: i64 = 2;
 pub const ARRAY_DATA: u64 = 16;
 /// `ArrayObj::len` (u64).
 pub const ARRAY_LEN: u64 = 24;
+/// `ArrayObj::kind` (u8, an `ElemKind`): what the elements are. An `Any`
+/// array holds `Value`s; an `Int`, `Float` or `Bool` one holds i64s, f64s or
+/// bool bytes. A trace guards the kind before it touches an element.
+pub const ARRAY_KIND: u64 = 40;
 /// `StructObj::def` (u32).
 pub const STRUCT_DEF: u64 = 16;
 /// `StructObj::fields`: pointer to the contiguous fields.
@@ -55,6 +59,7 @@ const _: () = {
     use std::mem::offset_of;
     assert!(offset_of!(ArrayObj, data) as u64 == ARRAY_DATA);
     assert!(offset_of!(ArrayObj, len) as u64 == ARRAY_LEN);
+    assert!(offset_of!(ArrayObj, kind) as u64 == ARRAY_KIND);
     assert!(offset_of!(StrObj, data) as u64 == STR_DATA);
     assert!(offset_of!(StrObj, len) as u64 == STR_LEN);
     assert!(offset_of!(StructObj, def) as u64 == STRUCT_DEF);
@@ -169,7 +174,7 @@ const _: () = {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::object::StructObj;
+    use crate::runtime::object::{ElemKind, StructObj};
     use crate::runtime::Heap;
 
     /// Reads the 8-byte word at byte offset `off` of `p`.
@@ -201,15 +206,24 @@ mod tests {
     #[test]
     fn object_offsets() {
         let mut heap = Heap::new(1 << 30);
-        let arr = heap.alloc_array(vec![Value::Int(7), Value::Int(8), Value::Int(9)]);
+        let s = Value::Str(heap.alloc_str("s"));
+        let arr = heap.alloc_array(vec![s, Value::Int(8), Value::Int(9)]);
         let p = arr.as_ptr() as *const u8;
-        // SAFETY: `arr` is a live ArrayObj (40 bytes); the data pointer read
-        // from it points at its three elements.
+        // SAFETY: `arr` is a live ArrayObj (48 bytes); the data pointer read
+        // from it points at its three boxed elements.
         unsafe {
             assert_eq!(word(p, ARRAY_LEN), 3);
+            assert_eq!(*p.add(ARRAY_KIND as usize), ElemKind::Any as u8);
             let data = word(p, ARRAY_DATA) as *const u8;
-            assert_eq!(data, arr.get().as_slice().as_ptr() as *const u8);
             assert_eq!(word(data, 2 * VALUE_SIZE + 8), 9);
+        }
+        let floats = heap.alloc_array(vec![Value::Float(0.5), Value::Float(1.5)]);
+        let p = floats.as_ptr() as *const u8;
+        // SAFETY: as above; a Float array's elements are two f64s.
+        unsafe {
+            assert_eq!(*p.add(ARRAY_KIND as usize), ElemKind::Float as u8);
+            let data = word(p, ARRAY_DATA) as *const u8;
+            assert_eq!(word(data, 8), 1.5f64.to_bits());
         }
 
         let s = heap.alloc_struct(StructObj::new(42, vec![Value::Nil, Value::Int(11)]));

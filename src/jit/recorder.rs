@@ -17,6 +17,8 @@ use super::state::Dep;
 use crate::bytecode::proto::FUNC_ENTRY;
 use crate::bytecode::{Op, Proto, Reg};
 use crate::interp::Vm;
+use crate::runtime::heap::GcRef;
+use crate::runtime::object::{ArrayObj, ElemKind};
 use crate::runtime::ops;
 use crate::runtime::structdef::method;
 use crate::runtime::Value;
@@ -477,6 +479,31 @@ impl Recorder {
         })
     }
 
+    /// Guards that array `arr` still has `kind` (its kind now): element
+    /// loads and stores are compiled for one way of storing elements.
+    fn kind_guard(&mut self, arr: Ref, kind: ElemKind) {
+        let k = self.trace.emit(Opcode::AKind, Type::Int, arr, Ref::NONE);
+        let want = self.trace.kint(kind as i64);
+        let c = self.trace.emit(Opcode::IEq, Type::Bool, k, want);
+        self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
+    }
+
+    /// Element `idx` of array `arr` (bounds already guarded), whose value
+    /// now is `elem`: unboxed, as the array stores it or by a type guard.
+    fn element(&mut self, a: GcRef<ArrayObj>, arr: Ref, idx: Ref, elem: Value) -> R<Ref> {
+        let kind = a.get().kind();
+        self.kind_guard(arr, kind);
+        Ok(match kind {
+            ElemKind::Any => {
+                let boxed = self.trace.emit(Opcode::ALoad, Type::Value, arr, idx);
+                self.unbox(boxed, elem)?
+            }
+            ElemKind::Int => self.trace.emit(Opcode::ALoad, Type::Int, arr, idx),
+            ElemKind::Float => self.trace.emit(Opcode::ALoad, Type::Float, arr, idx),
+            ElemKind::Bool => self.trace.emit(Opcode::ALoad, Type::Bool, arr, idx),
+        })
+    }
+
     fn index_guards(&mut self, arr: Ref, idx: Ref) {
         let len = self.trace.emit(Opcode::ALen, Type::Int, arr, Ref::NONE);
         self.bounds_guards(idx, len);
@@ -791,8 +818,7 @@ impl Recorder {
                 let has = (i as usize) < arr.get().len();
                 self.branch(c, has);
                 if has {
-                    let boxed = self.trace.emit(Opcode::ALoad, Type::Value, ar, ir);
-                    let elem = self.unbox(boxed, arr.get().get(i as usize).expect("in bounds"))?;
+                    let elem = self.element(arr, ar, ir, arr.get().get(i as usize).expect("in bounds"))?;
                     set!(b, elem);
                     let one = self.trace.kint(1);
                     set!(a + 1, self.trace.emit(Opcode::Add, Type::Int, ir, one));
@@ -802,8 +828,7 @@ impl Recorder {
                 (Value::Array(arr), Value::Int(i)) if i >= 0 && (i as usize) < arr.get().len() => {
                     let (ar, ir) = (get!(b), get!(c));
                     self.index_guards(ar, ir);
-                    let boxed = self.trace.emit(Opcode::ALoad, Type::Value, ar, ir);
-                    let r = self.unbox(boxed, arr.get().get(i as usize).expect("in bounds"))?;
+                    let r = self.element(arr, ar, ir, arr.get().get(i as usize).expect("in bounds"))?;
                     set!(a, r)
                 }
                 (Value::Map(m), k) if is_key(k) => {
@@ -820,13 +845,23 @@ impl Recorder {
             },
             Op::SetIndex { a, b, c } => match (val!(a), val!(b)) {
                 (Value::Array(arr), Value::Int(i)) if i >= 0 && (i as usize) < arr.get().len() => {
+                    let kind = arr.get().kind();
+                    let v = val!(c);
+                    if kind != ElemKind::Any && ElemKind::of(v) != kind {
+                        return abort("array element of another kind (the array becomes boxed)");
+                    }
                     let (ar, ir, vr) = (get!(a), get!(b), get!(c));
                     self.index_guards(ar, ir);
-                    let boxed = self.boxed(vr);
+                    self.kind_guard(ar, kind);
+                    let stored = match kind {
+                        ElemKind::Any => self.boxed(vr),
+                        _ if self.trace.ty(vr) == Type::Value => self.unbox(vr, v)?,
+                        _ => vr,
+                    };
                     let mut inst = vela_ir::Inst::new(Opcode::AStore, Type::Void);
                     inst.a = ar;
                     inst.b = ir;
-                    inst.c = boxed;
+                    inst.c = stored;
                     self.trace.push(inst);
                 }
                 (Value::Map(_), k) if is_key(k) => {

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::rc::Rc;
 
 use super::heap;
+use super::object::ElemKind;
 use super::ops::{self, cmp_int_float, index_error, key_not_found, map_key};
 use super::structdef::{method, BUILTIN_METHODS};
 use super::value::Value;
@@ -187,10 +188,10 @@ pub(crate) fn array(vm: &mut Vm, a: &[Value]) -> R {
     if n < 0 {
         return Err(format!("array length {n} is negative"));
     }
-    if vm.heap.too_big((n as usize).saturating_mul(16)) {
+    if vm.heap.too_big((n as usize).saturating_mul(ElemKind::of(a[1]).size())) {
         return Err("memory limit exceeded".into());
     }
-    Ok(Value::Array(vm.heap.alloc_array(vec![a[1]; n as usize])))
+    Ok(Value::Array(vm.heap.alloc_array_filled(n as usize, a[1])))
 }
 
 fn chr(vm: &mut Vm, a: &[Value]) -> R {
@@ -276,9 +277,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
             }
             method::POP => {
                 arity(m, args, 0)?;
-                let (v, d) = arr.get_mut().with_vec(|v| v.pop());
-                vm.heap.account(d);
-                v.ok_or_else(|| "pop from an empty array".to_string())
+                arr.get_mut().pop().ok_or_else(|| "pop from an empty array".to_string())
             }
             method::LENGTH => {
                 arity(m, args, 0)?;
@@ -291,7 +290,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                 if i < 0 || i as usize > len {
                     return Err(index_error(i, len));
                 }
-                let (_, d) = arr.get_mut().with_vec(|v| v.insert(i as usize, args[1]));
+                let d = arr.get_mut().insert(i as usize, args[1]);
                 vm.heap.account(d);
                 Ok(Value::Nil)
             }
@@ -302,13 +301,12 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                 if i < 0 || i as usize >= len {
                     return Err(index_error(i, len));
                 }
-                let (v, _) = arr.get_mut().with_vec(|v| v.remove(i as usize));
-                Ok(v)
+                Ok(arr.get_mut().remove(i as usize))
             }
             method::SLICE => {
                 arity(m, args, 2)?;
                 let (a, b) = slice_bounds(int_arg(args[0], "slice")?, int_arg(args[1], "slice")?, arr.get().len())?;
-                let items = arr.get().as_slice()[a..b].to_vec();
+                let items = arr.get().iter().skip(a).take(b - a).collect();
                 Ok(Value::Array(vm.heap.alloc_array(items)))
             }
             method::JOIN => {
@@ -317,11 +315,11 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                     return Err(format!("join expects a string separator, found {}", args[0].kind_name()));
                 };
                 let mut out = String::new();
-                for (i, v) in arr.get().as_slice().iter().enumerate() {
+                for (i, v) in arr.get().iter().enumerate() {
                     if i > 0 {
                         out.push_str(sep.get().as_str());
                     }
-                    vm.write_display(&mut out, *v)?;
+                    vm.write_display(&mut out, v)?;
                 }
                 Ok(Value::Str(vm.heap.alloc_string(out)))
             }
@@ -365,7 +363,7 @@ pub fn call_method(vm: &mut Vm, recv: Value, name: u16, args: &[Value]) -> R {
                     // before anything is allocated.
                     let n = text.matches(sep).count() + 1;
                     let part_bytes = text.len() - (n - 1) * sep.len();
-                    if vm.heap.too_big(heap::array_size(n) + n * heap::str_size(0) + part_bytes) {
+                    if vm.heap.too_big(n * (std::mem::size_of::<Value>() + heap::str_size(0)) + part_bytes) {
                         return Err("memory limit exceeded".into());
                     }
                     let mut parts = Vec::with_capacity(n);

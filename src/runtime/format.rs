@@ -184,11 +184,11 @@ impl<'o, 'c> Printer<'o, 'c> {
             Value::Array(a) => {
                 let written = self.container(a.as_ptr() as usize, |p| {
                     p.out.push('[');
-                    for (i, item) in a.get().as_slice().iter().enumerate() {
+                    for (i, item) in a.get().iter().enumerate() {
                         if i > 0 {
                             p.out.push_str(", ");
                         }
-                        p.value(*item, true)?;
+                        p.value(item, true)?;
                     }
                     p.out.push(']');
                     Ok(())

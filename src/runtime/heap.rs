@@ -180,8 +180,29 @@ impl Heap {
     }
 
     pub fn alloc_array(&mut self, items: Vec<Value>) -> GcRef<ArrayObj> {
-        let size = array_size(items.capacity());
-        self.link(Box::new(ArrayObj::from_vec(items)), size)
+        self.link_array(ArrayObj::from_vec(items))
+    }
+
+    /// An array of `items` kept boxed (`ElemKind::Any`) whatever they are:
+    /// for tests of code that reads boxed elements.
+    #[cfg(test)]
+    pub fn alloc_boxed_array(&mut self, items: Vec<Value>) -> GcRef<ArrayObj> {
+        self.link_array(ArrayObj::boxed(items))
+    }
+
+    /// An array of `n` copies of `v`.
+    pub fn alloc_array_filled(&mut self, n: usize, v: Value) -> GcRef<ArrayObj> {
+        self.link_array(ArrayObj::filled(n, v))
+    }
+
+    /// An empty array with room for `cap` elements.
+    pub fn alloc_array_with_capacity(&mut self, cap: usize) -> GcRef<ArrayObj> {
+        self.link_array(ArrayObj::with_capacity(cap))
+    }
+
+    fn link_array(&mut self, a: ArrayObj) -> GcRef<ArrayObj> {
+        let size = array_size(&a);
+        self.link(Box::new(a), size)
     }
 
     pub fn alloc_map(&mut self, map: MapObj) -> GcRef<MapObj> {
@@ -244,7 +265,7 @@ impl Heap {
                 ObjKind::Str => {}
                 ObjKind::Array => {
                     let a = &*(ptr as *const ArrayObj);
-                    for v in a.as_slice() {
+                    for v in a.boxed_values() {
                         self.mark_value(v);
                     }
                 }
@@ -305,9 +326,9 @@ pub fn str_size(len: usize) -> usize {
     std::mem::size_of::<StrObj>() + len
 }
 
-/// Bytes an Array with room for `capacity` elements is accounted for.
-pub fn array_size(capacity: usize) -> usize {
-    std::mem::size_of::<ArrayObj>() + capacity * std::mem::size_of::<Value>()
+/// Bytes an Array is accounted for.
+pub fn array_size(a: &ArrayObj) -> usize {
+    std::mem::size_of::<ArrayObj>() + a.buffer_bytes()
 }
 
 /// Drops one object and returns the bytes it was accounted for.
@@ -324,7 +345,7 @@ unsafe fn free_object(ptr: *mut GcHeader) -> usize {
             }
             ObjKind::Array => {
                 let b = Box::from_raw(ptr as *mut ArrayObj);
-                array_size(b.capacity())
+                array_size(&b)
             }
             ObjKind::Map => {
                 let b = Box::from_raw(ptr as *mut MapObj);

@@ -9,8 +9,9 @@
 //!   the loop body stores to is forgotten: in the second and later iterations
 //!   the body's stores run between the earlier load and the reuse. A helper
 //!   call is a store to everything. `SLoad` is never invalidated (a trace
-//!   never writes the stack), `ALen` only by calls (element stores never
-//!   change an array's length);
+//!   never writes the stack), `ALen` and `AKind` only by calls (element
+//!   stores never change an array's length, nor its kind: a store of an
+//!   element of another kind never records);
 //! - guards (with `cse_with_guards`, or `guards::redundant_guards` alone): a
 //!   guard identical to an earlier one can never fail.
 //!
@@ -81,7 +82,8 @@ pub(crate) fn number(mut t: Trace, values: bool, guards: bool) -> Trace {
             Class::Load if values => &mut memory,
             Class::Store(mem) if values => {
                 memory.retain(|k, _| !kind_of(k).is_some_and(|l| mem.clobbers(l)));
-                if let Some((k, v)) = forwarded(&inst) {
+                let elem = if inst.c.is_none() { Type::Void } else { t.ty(inst.c) };
+                if let Some((k, v)) = forwarded(&inst, elem) {
                     memory.insert(k, v);
                 }
                 continue;
@@ -141,15 +143,17 @@ fn kind_of(k: &Key) -> Option<Mem> {
     load_mem(&i)
 }
 
-/// The load a store makes redundant, and the value it would read.
-fn forwarded(store: &Inst) -> Option<(Key, Ref)> {
+/// The load a store makes redundant, and the value it would read: a load
+/// of the stored value's type (`elem`), which for an array element is how
+/// the element is stored (a `val`, or unboxed).
+fn forwarded(store: &Inst, elem: Type) -> Option<(Key, Ref)> {
     let (op, a, b) = match store.op {
         Opcode::AStore => (Opcode::ALoad, store.a, store.b),
         Opcode::FStore => (Opcode::FLoad, store.a, Ref::NONE),
         Opcode::CStore => (Opcode::CLoad, store.a, Ref::NONE),
         _ => return None,
     };
-    let mut load = Inst::new(op, Type::Value);
+    let mut load = Inst::new(op, elem);
     (load.a, load.b, load.imm) = (a, b, store.imm);
     Some((key(&load), store.c))
 }

@@ -57,8 +57,9 @@ pub(crate) fn key(i: &Inst) -> Key {
 /// a load of the same kind only, except that a helper call (`Mem::All`) may
 /// change anything. Field stores are told apart by field number (distinct
 /// objects never overlap, and distinct fields of one object are distinct
-/// words). An array's length (`Mem::Len`) changes only in helpers (`push`):
-/// element stores never change it. `SLoad` and `GLoad` read nothing a trace
+/// words). An array's length and element kind (`Mem::Len`) change only in
+/// helpers (`push`): element stores never change them (the recorder stores
+/// only elements of the array's kind). `SLoad` and `GLoad` read nothing a trace
 /// can write (a trace never writes the stack; the recorder aborts on global
 /// assignment and there is no global store opcode), nor do `SLen`/`SByte`
 /// (strings are immutable).
@@ -83,7 +84,7 @@ impl Mem {
 pub(crate) fn load_mem(i: &Inst) -> Option<Mem> {
     match i.op {
         Opcode::ALoad => Some(Mem::Array),
-        Opcode::ALen => Some(Mem::Len),
+        Opcode::ALen | Opcode::AKind => Some(Mem::Len),
         Opcode::FLoad => Some(Mem::Field(i.imm)),
         Opcode::CLoad => Some(Mem::Cell),
         _ => None,
