@@ -108,6 +108,9 @@ pub enum Opcode {
     ILe,
     IEq,
     INe,
+    /// Int `a < b` compared as unsigned: for a non-negative `b`, whether
+    /// `0 <= a < b` (one bounds check instead of two).
+    ULt,
     FLt,
     FLe,
     FEq,
@@ -297,6 +300,7 @@ impl Opcode {
             Opcode::ILe => "ile",
             Opcode::IEq => "ieq",
             Opcode::INe => "ine",
+            Opcode::ULt => "ult",
             Opcode::FLt => "flt",
             Opcode::FLe => "fle",
             Opcode::FEq => "feq",

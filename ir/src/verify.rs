@@ -77,7 +77,7 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         FAdd | FSub | FMul | FDiv | FRem | FPow => (FF, Res::T(Float)),
         FNeg | FSqrt | FSin | FCos | FFloor | FCeil | FAbs => (F, Res::T(Float)),
         IToF => (I, Res::T(Float)),
-        ILt | ILe | IEq | INe => (II, Res::T(Bool)),
+        ILt | ILe | IEq | INe | ULt => (II, Res::T(Bool)),
         FLt | FLe | FEq | FNe => (FF, Res::T(Bool)),
         PEq | PNe => (&[Want::Identity, Want::Identity], Res::T(Bool)),
         GuardTrue | GuardFalse => (&[Want::T(Bool)], Res::T(Void)),

@@ -81,11 +81,8 @@ impl Rec {
 
     fn index_guards(&mut self, arr: Ref, idx: Ref) {
         let len = self.emit(Opcode::ALen, Type::Int, arr, Ref::NONE);
-        let c = self.emit(Opcode::ILt, Type::Bool, idx, len);
+        let c = self.emit(Opcode::ULt, Type::Bool, idx, len);
         self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
-        let zero = self.t.kint(0);
-        let c = self.emit(Opcode::ILt, Type::Bool, idx, zero);
-        self.guard(Opcode::GuardFalse, Type::Void, c, Ref::NONE);
     }
 
     /// `for` loop step on counter slot `a` (limit `a + 1`, variable `a + 2`).
@@ -267,6 +264,7 @@ fn step(i: &Inst, vals: &[Option<V>], st: &mut State) -> Result<Option<V>, ()> {
         ILe => V::Bool(v(i.a).int() <= v(i.b).int()),
         IEq => V::Bool(v(i.a).int() == v(i.b).int()),
         INe => V::Bool(v(i.a).int() != v(i.b).int()),
+        ULt => V::Bool((v(i.a).int() as u64) < (v(i.b).int() as u64)),
         FLt => V::Bool(v(i.a).flt() < v(i.b).flt()),
         PEq => V::Bool(v(i.a) == v(i.b)),
         GuardTrue => {
@@ -575,7 +573,7 @@ fn random_loop(rng: &mut Rng) -> Trace {
             }
             5 => {
                 let (x, y) = (int(&mut r, rng, &vals), int(&mut r, rng, &vals));
-                let op = [Opcode::ILt, Opcode::ILe, Opcode::IEq, Opcode::INe][rng.below(4) as usize];
+                let op = [Opcode::ILt, Opcode::ILe, Opcode::IEq, Opcode::INe, Opcode::ULt][rng.below(5) as usize];
                 let c = r.emit(op, Type::Bool, x, y);
                 r.guard(
                     if rng.below(2) == 0 { Opcode::GuardTrue } else { Opcode::GuardFalse },

@@ -509,13 +509,10 @@ impl Recorder {
         self.bounds_guards(idx, len);
     }
 
-    /// Guards `0 <= idx < len`.
+    /// Guards `0 <= idx < len` (`len`, a length, is never negative).
     fn bounds_guards(&mut self, idx: Ref, len: Ref) {
-        let c = self.trace.emit(Opcode::ILt, Type::Bool, idx, len);
+        let c = self.trace.emit(Opcode::ULt, Type::Bool, idx, len);
         self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
-        let zero = self.trace.kint(0);
-        let c = self.trace.emit(Opcode::ILt, Type::Bool, idx, zero);
-        self.guard(Opcode::GuardFalse, Type::Void, c, Ref::NONE);
     }
 
     /// Records one instruction about to execute at `pc` in the frame whose

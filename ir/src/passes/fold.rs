@@ -221,10 +221,11 @@ fn simplify(t: &Trace, inst: &mut Inst, me: Ref) -> Option<Fold> {
         IToF => flt(x? as f64),
 
         // Comparisons.
-        ILt | ILe | IEq | INe => {
+        ILt | ILe | IEq | INe | ULt => {
             if let (Some(x), Some(y)) = (x, y) {
                 return boolean(match inst.op {
                     ILt => x < y,
+                    ULt => (x as u64) < (y as u64),
                     ILe => x <= y,
                     IEq => x == y,
                     _ => x != y,
@@ -305,6 +306,29 @@ mod tests {
              0007 int kint -3
              0008 int kint 14
              S0 pc=2 at=0009 #1=0002 #2=0004 #3=0000 #4=0005 #5=0008
+             tail S0",
+        );
+    }
+
+    #[test]
+    fn folds_unsigned_bounds_checks() {
+        // ult is `0 <= a < b`: -1 is out of bounds of 3, 2 in bounds, 3 not.
+        check(
+            fold,
+            "0000 int kint -1
+             0001 int kint 2
+             0002 int kint 3
+             0003 bool ult 0000 0002
+             0004 bool ult 0001 0002
+             0005 bool ult 0002 0002
+             S0 pc=1 at=0006 #1=0003 #2=0004 #3=0005
+             tail S0",
+            "0000 int kint -1
+             0001 int kint 2
+             0002 int kint 3
+             0003 bool kbool false
+             0004 bool kbool true
+             S0 pc=1 at=0005 #1=0003 #2=0004 #3=0003
              tail S0",
         );
     }
