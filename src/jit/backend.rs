@@ -2414,6 +2414,32 @@ mod tests {
         }
     }
 
+    /// An exit writes only the payload of a slot an `sload` guarded to the
+    /// same type, and the whole value where the type changed or the slot
+    /// was never loaded.
+    #[test]
+    fn exit_writes_tags_only_where_the_type_may_differ() {
+        let mut t = Trace::new();
+        let s0 = snap(&mut t, &[]);
+        let x = sload(&mut t, 0, Type::Int, s0);
+        let y = sload(&mut t, 1, Type::Int, s0);
+        let one = t.kint(1);
+        let x1 = t.emit(Opcode::Add, Type::Int, x, one);
+        let yf = t.emit(Opcode::IToF, Type::Float, y, Ref::NONE);
+        let no = t.kbool(false);
+        loop_(&mut t);
+        // Slot 0 stays an Int, slot 1 becomes a Float, slot 2 was never read.
+        let s1 = snap(&mut t, &[(0, x1), (1, yf), (2, x1)]);
+        guard(&mut t, Opcode::GuardTrue, no, s1);
+        assert_eq!(entry_tags(&t).len(), 2);
+        let c = compiled(&t);
+        let mut st = stack(&[Value::Int(41), Value::Int(7), Value::Str(Heap::new(1 << 20).alloc_str("s"))], 3);
+        assert_eq!(enter(&c, &mut st), s1.0);
+        assert_eq!(int(st[0]), 42);
+        assert_eq!(flt(st[1]), 7.0);
+        assert_eq!(int(st[2]), 42);
+    }
+
     #[test]
     fn type_guard_exit_writes_constants_and_inlined_slots() {
         let mut heap = Heap::new(1 << 30);
