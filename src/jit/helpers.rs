@@ -251,7 +251,7 @@ unsafe extern "C" fn array_push(a: *mut ArrayObj, vt: u64, vp: u64) {
 unsafe extern "C" fn array_join(a: *mut ArrayObj, sep: *mut StrObj) -> *mut StrObj {
     // SAFETY: see `map_get`.
     let (a, sep, vm) = unsafe { (obj(a), obj(sep), vm()) };
-    text_of(vm, &a.get().to_vec(), sep.get().as_str())
+    text_of(vm, a.get().iter(), sep.get().as_str())
 }
 
 extern "C" fn struct_new(def: i64) -> *mut StructObj {
@@ -302,15 +302,15 @@ fn push_text(vm: &Vm, out: &mut String, v: Value) -> Result<(), ()> {
 
 /// The text of `parts` (with `sep` between them) as a new string, or null
 /// when it would pass the memory limit.
-fn text_of(vm: &mut Vm, parts: &[Value], sep: &str) -> *mut StrObj {
+fn text_of(vm: &mut Vm, parts: impl IntoIterator<Item = Value>, sep: &str) -> *mut StrObj {
     TEXT.with(|t| {
         let mut out = t.borrow_mut();
         out.clear();
-        for (k, v) in parts.iter().enumerate() {
+        for (k, v) in parts.into_iter().enumerate() {
             if k > 0 {
                 out.push_str(sep);
             }
-            if push_text(vm, &mut out, *v).is_err() {
+            if push_text(vm, &mut out, v).is_err() {
                 return null_mut();
             }
         }
@@ -328,7 +328,7 @@ fn text_of(vm: &mut Vm, parts: &[Value], sep: &str) -> *mut StrObj {
 unsafe extern "C" fn concat(parts: *const Value, n: u64) -> *mut StrObj {
     // SAFETY: see above.
     let (vm, parts) = unsafe { (vm(), std::slice::from_raw_parts(parts, n as usize)) };
-    text_of(vm, parts, "")
+    text_of(vm, parts.iter().copied(), "")
 }
 
 unsafe extern "C" fn str_add(a: *mut StrObj, b: *mut StrObj) -> *mut StrObj {
