@@ -10,6 +10,7 @@
 pub mod helper;
 pub mod inst;
 pub mod layout;
+pub mod merge;
 pub mod parse;
 pub mod passes;
 pub mod print;

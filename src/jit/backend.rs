@@ -116,6 +116,7 @@ use inkwell::values::{
 };
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate, OptimizationLevel};
 use rustc_hash::FxHashMap;
+use vela_ir::merge::MergePlan;
 use vela_ir::{Opcode, Param, Ref, SnapId, Trace, Type};
 
 use super::layout::{
@@ -174,6 +175,11 @@ pub struct Linkage {
 /// once for a checkpoint": nothing ran, nothing to write back.
 pub const CHECKPOINT: u32 = u32::MAX;
 
+/// What a merged side trace's function returns (as its code) when it ends
+/// at the loop header: never a real exit code (no trace has serial
+/// `u32::MAX`), and it never leaves the root's code.
+const LOOPBACK: u64 = u64::MAX;
+
 /// The IR-level passes, run with the new pass manager. The trace arrives
 /// already folded, CSE'd and peeled by `vela-ir`, so LLVM's job is local
 /// cleanup: EarlyCSE (loads, store-to-load forwarding along the guard chain,
@@ -190,6 +196,12 @@ pub const CHECKPOINT: u32 = u32::MAX;
 /// identical either way, 2-4% of a compile cheaper. Worth re-checking if the
 /// IR ever repeats heap loads across stores.
 const PASSES: &str = "function(early-cse,instcombine,simplifycfg)";
+/// `PASSES` for a root with merged side traces: their functions are inlined
+/// first; then simplifycfg sends each merged side trace's loop-back
+/// straight to its block, so early-cse can forward the stores the exits
+/// made to the loads that read the slots back.
+const MERGED_PASSES: &str =
+    "always-inline,function(instcombine,simplifycfg,early-cse<memssa>,instcombine,jump-threading,early-cse<memssa>,simplifycfg)";
 /// Machine-code optimisation level for MCJIT and for `asm()`.
 const CODEGEN_OPT: OptimizationLevel = OptimizationLevel::Default;
 
@@ -384,6 +396,17 @@ pub fn warm_up() -> Result<(), String> {
     })
 }
 
+/// A side trace compiled into its root's code (`compile_merged`).
+pub struct Merge<'t> {
+    /// The root's snapshot whose exit runs the side trace.
+    pub exit: SnapId,
+    pub side: &'t Trace,
+    /// The side trace's own counters and links (its serial names its exits).
+    pub linkage: Linkage,
+    /// From `vela_ir::merge::plan(root, exit, side)`.
+    pub plan: MergePlan,
+}
+
 /// Compiles `trace` to a function named `name`.
 pub fn compile(trace: &Trace, name: &str) -> Result<CompiledTrace, String> {
     compile_linked(trace, name, None, false)
@@ -402,6 +425,22 @@ pub fn compile_linked(
     linkage: Option<Linkage>,
     keep_ir: bool,
 ) -> Result<CompiledTrace, String> {
+    compile_merged(trace, name, linkage, &[], keep_ir)
+}
+
+/// `compile_linked`, with the side traces `merges` compiled into the root
+/// `trace`'s code: a merged exit runs its side trace in place (after
+/// writing its snapshot, as leaving would), and the side trace's last exit,
+/// at the loop header, goes back into the loop instead of leaving. The side
+/// traces' other exits leave (or link) with their own exit codes, so their
+/// records must live as long as this code.
+pub fn compile_merged(
+    trace: &Trace,
+    name: &str,
+    linkage: Option<Linkage>,
+    merges: &[Merge<'_>],
+    keep_ir: bool,
+) -> Result<CompiledTrace, String> {
     let host = host()?;
     let name = if name.is_empty() { "trace" } else { name };
     let raw = Box::into_raw(Box::new(Context::create()));
@@ -411,7 +450,7 @@ pub fn compile_linked(
     // `build` or is the engine, which `CompiledTrace::drop` (or the error path
     // below) drops before freeing the context.
     let cx: &'static Context = unsafe { &*raw };
-    match build(cx, host, trace, name, linkage, keep_ir) {
+    match build(cx, host, trace, name, linkage, merges, keep_ir) {
         Ok((engine, mapped, ir, addr, body)) => {
             // SAFETY: `addr` is the address MCJIT gave the function we built
             // with signature `i64 (i64*)`, which matches `EntryFn` in the C
@@ -450,6 +489,7 @@ fn build(
     trace: &Trace,
     name: &str,
     linkage: Option<Linkage>,
+    merges: &[Merge<'_>],
     keep_ir: bool,
 ) -> Result<(ExecutionEngine<'static>, MappedBytes, Option<MemoryBuffer<'static>>, usize, usize), String> {
     let module = cx.create_module(name);
@@ -460,15 +500,28 @@ fn build(
         Ok::<_, String>(())
     })?;
 
-    let func = Lower::new(cx, &module, trace, &format!("{name}.body"), host, linkage)?.run()?;
+    let mut merged = Vec::with_capacity(merges.len());
+    for (k, m) in merges.iter().enumerate() {
+        let role = Role::Merged { loopback: m.plan.loopback.0 };
+        let side = Lower::new(cx, &module, m.side, &format!("{name}.side{k}"), host, Some(m.linkage), role)?.run()?;
+        merged.push(MergedExit {
+            exit: m.exit.0,
+            func: side,
+            links: m.linkage.links as u64,
+            reload: m.plan.reload.clone(),
+        });
+    }
+    let role = Role::Whole { merged };
+    let func = Lower::new(cx, &module, trace, &format!("{name}.body"), host, linkage, role)?.run()?;
     let wrapper = entry_wrapper(cx, &module, func, name, host)?;
     if !func.verify(false) || !wrapper.verify(false) {
         let why = module.verify().err().map(|e| e.to_string()).unwrap_or_default();
         return Err(format!("internal error: LLVM rejected the lowered trace: {why}"));
     }
+    let passes = if merges.is_empty() { PASSES } else { MERGED_PASSES };
     PASS_TM.with(|tm| {
         let tm = tm.get().expect("made above").as_ref()?;
-        module.run_passes(PASSES, tm, PassBuilderOptions::create()).map_err(|e| e.to_string())
+        module.run_passes(passes, tm, PassBuilderOptions::create()).map_err(|e| e.to_string())
     })?;
     expand_const_divs(cx, func)?;
     // Bitcode: much cheaper to write than text, and MCJIT's code generator
@@ -660,11 +713,43 @@ enum Mem {
     Value,
     /// An object field the trace never writes (array data/len, struct def/fields).
     Meta,
+    /// The JIT's own counters and link cells (`Linkage`), which nothing
+    /// else reads or writes: bumping a counter between an exit's stores
+    /// and a merged side trace's loads does not hide the stored values.
+    Jit,
+}
+
+/// What the function being lowered is.
+enum Role<'c> {
+    /// A trace's body, with the side traces merged into it.
+    Whole { merged: Vec<MergedExit<'c>> },
+    /// A side trace merged into its root: an internal function the root's
+    /// merged exit calls (and LLVM inlines). Returns its exit code instead
+    /// of jumping on through a link (the root does that), or `LOOPBACK` from
+    /// snapshot `loopback`.
+    Merged { loopback: u32 },
+}
+
+/// A root exit that runs a merged side trace.
+struct MergedExit<'c> {
+    exit: u32,
+    func: FunctionValue<'c>,
+    /// The side trace's link cells (`Linkage::links`).
+    links: u64,
+    /// Each root `Phi` and the slot it is read back from on loop-back.
+    reload: Vec<(Ref, i32)>,
 }
 
 struct Lower<'a, 'c> {
     cx: &'c Context,
     linkage: Option<Linkage>,
+    role: Role<'c>,
+    /// The loop header, made up front: merged exits branch back to it.
+    header: Option<BasicBlock<'c>>,
+    /// Blocks that go back to the header after a merged side trace, with the
+    /// slots to read the loop-carried values from (filled in once the
+    /// header's phis exist).
+    loopbacks: Vec<(BasicBlock<'c>, Vec<(Ref, i32)>)>,
     module: &'a Module<'c>,
     b: Builder<'c>,
     f: FunctionValue<'c>,
@@ -697,6 +782,7 @@ struct Lower<'a, 'c> {
     tbaa_kind: u32,
     tbaa_value: MetadataValue<'c>,
     tbaa_meta: MetadataValue<'c>,
+    tbaa_jit: MetadataValue<'c>,
     prof_kind: u32,
     exit_if_true: MetadataValue<'c>,
     exit_if_false: MetadataValue<'c>,
@@ -710,14 +796,29 @@ impl<'a, 'c> Lower<'a, 'c> {
         name: &str,
         host: &Host,
         linkage: Option<Linkage>,
+        role: Role<'c>,
     ) -> Result<Self, String> {
         let i64 = cx.i64_type();
         let i64p = i64.ptr_type(AddressSpace::default());
-        let f = module.add_function(name, i64.fn_type(&[i64p.into()], false), None);
-        f.set_call_conventions(TAILCC);
         let attr = |n: &str, v: u64| cx.create_enum_attribute(Attribute::get_named_enum_kind_id(n), v);
+        let f = match role {
+            Role::Whole { .. } => {
+                let f = module.add_function(name, i64.fn_type(&[i64p.into()], false), None);
+                f.set_call_conventions(TAILCC);
+                f.add_attribute(AttributeLoc::Function, attr("noinline", 0));
+                f
+            }
+            Role::Merged { .. } => {
+                let f = module.add_function(
+                    name,
+                    i64.fn_type(&[i64p.into()], false),
+                    Some(inkwell::module::Linkage::Internal),
+                );
+                f.add_attribute(AttributeLoc::Function, attr("alwaysinline", 0));
+                f
+            }
+        };
         f.add_attribute(AttributeLoc::Function, attr("nounwind", 0));
-        f.add_attribute(AttributeLoc::Function, attr("noinline", 0));
         f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-cpu", &host.cpu));
         f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-features", &host.features));
         f.add_attribute(AttributeLoc::Param(0), attr("noalias", 0));
@@ -745,6 +846,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         let zero = i64.const_zero();
         let ty_value = cx.metadata_node(&[s("vela value word").into(), root.into(), zero.into()]);
         let ty_meta = cx.metadata_node(&[s("vela object field").into(), root.into(), zero.into()]);
+        let ty_jit = cx.metadata_node(&[s("vela jit cell").into(), root.into(), zero.into()]);
         let tag = |t: MetadataValue<'c>| cx.metadata_node(&[t.into(), t.into(), zero.into()]);
         let weights = |a: u64, b: u64| {
             let i32 = cx.i32_type();
@@ -758,6 +860,9 @@ impl<'a, 'c> Lower<'a, 'c> {
         Ok(Lower {
             cx,
             linkage,
+            role,
+            header: None,
+            loopbacks: Vec::new(),
             module,
             b: cx.create_builder(),
             f,
@@ -781,6 +886,7 @@ impl<'a, 'c> Lower<'a, 'c> {
             tbaa_kind: cx.get_kind_id("tbaa"),
             tbaa_value: tag(ty_value),
             tbaa_meta: tag(ty_meta),
+            tbaa_jit: tag(ty_jit),
             prof_kind: cx.get_kind_id("prof"),
             exit_if_true: weights(COLD_WEIGHT, HOT_WEIGHT),
             exit_if_false: weights(HOT_WEIGHT, COLD_WEIGHT),
@@ -844,11 +950,20 @@ impl<'a, 'c> Lower<'a, 'c> {
             }
         }
 
+        if matches!(&self.role, Role::Whole { merged } if !merged.is_empty()) {
+            self.header = Some(self.cx.append_basic_block(self.f, "loop"));
+        }
         for i in 0..lp {
             self.lower(i)?;
         }
         let pre_end = self.b.get_insert_block().ok_or("no block")?;
-        let header = self.cx.append_basic_block(self.f, "loop");
+        let header = match self.header {
+            Some(h) => {
+                h.move_after(pre_end).map_err(|()| "cannot move the loop header")?;
+                h
+            }
+            None => self.cx.append_basic_block(self.f, "loop"),
+        };
         self.b.build_unconditional_branch(header).e()?;
         self.b.position_at_end(header);
 
@@ -891,20 +1006,54 @@ impl<'a, 'c> Lower<'a, 'c> {
         }
 
         let latch = self.b.get_insert_block().ok_or("no block")?;
-        for (p, lphis) in llvm_phis {
-            let inst = trace.insts[p];
+        for (p, lphis) in &llvm_phis {
+            let inst = trace.insts[*p];
             let next = self.get(inst.b)?;
             self.check_kind(inst.b, inst.ty, next)?;
-            match next {
-                V::B(t, w) => {
-                    lphis[0].add_incoming(&[(&t, latch)]);
-                    lphis[1].add_incoming(&[(&w, latch)]);
-                }
-                v => lphis[0].add_incoming(&[(&one(v)?, latch)]),
-            }
+            Self::add_incoming(lphis, next, latch)?;
         }
         self.b.build_unconditional_branch(header).e()?;
+        self.close_loopbacks(header, &llvm_phis)?;
         Ok(self.f)
+    }
+
+    fn add_incoming(phis: &[PhiValue<'c>], v: V<'c>, from: BasicBlock<'c>) -> Result<(), String> {
+        match v {
+            V::B(t, w) => {
+                phis[0].add_incoming(&[(&t, from)]);
+                phis[1].add_incoming(&[(&w, from)]);
+            }
+            v => phis[0].add_incoming(&[(&one(v)?, from)]),
+        }
+        Ok(())
+    }
+
+    /// Fills in the blocks that go back into the loop after a merged side
+    /// trace: each loop-carried value is read back from the slot the side
+    /// trace (or the root's exit before it) wrote it to. The reads are of
+    /// stores just made, which LLVM forwards (`MERGED_PASSES`).
+    fn close_loopbacks(&mut self, header: BasicBlock<'c>, phis: &[(usize, Vec<PhiValue<'c>>)]) -> Result<(), String> {
+        for (block, reload) in std::mem::take(&mut self.loopbacks) {
+            self.b.position_at_end(block);
+            for (p, lphis) in phis {
+                let Some(&(_, slot)) = reload.iter().find(|(r, _)| r.index() == *p) else {
+                    return err(format!("merged side trace: no slot to read %{p} back from"));
+                };
+                let ty = self.trace.insts[*p].ty;
+                let v = match ty {
+                    Type::Value => self.load_value(self.base, self.slot_index(slot as i64))?,
+                    ty => {
+                        let wp =
+                            self.word_ptr(self.base, self.i64.const_int((slot as i64 * VALUE_WORDS + 1) as u64, true))?;
+                        let w = self.load(wp, Mem::Value, "back")?.into_int_value();
+                        self.unpack(ty, w)?
+                    }
+                };
+                Self::add_incoming(lphis, v, block)?;
+            }
+            self.b.build_unconditional_branch(header).e()?;
+        }
+        Ok(())
     }
 
     /// Rejects a trace written in the LuaJIT convention (the body uses a
@@ -1121,6 +1270,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         let md = match mem {
             Mem::Value => self.tbaa_value,
             Mem::Meta => self.tbaa_meta,
+            Mem::Jit => self.tbaa_jit,
         };
         ins.set_metadata(md, self.tbaa_kind).map_err(|e| e.to_string())
     }
@@ -1206,8 +1356,77 @@ impl<'a, 'c> Lower<'a, 'c> {
                 .and_then(|v| self.check_kind(e.value, ty, v))
                 .map_err(|m| format!("snapshot {} of guard %{at}, slot {}: {m}", snap.0, e.slot))?;
         }
+        if let Role::Merged { loopback } = self.role {
+            if loopback == snap.0 {
+                return self.loopback_exit(snap);
+            }
+        }
+        if let Role::Whole { merged } = &self.role {
+            if let Some(m) = merged.iter().find(|m| m.exit == snap.0) {
+                let (func, links, reload) = (m.func, m.links, m.reload.clone());
+                return self.merged_exit(snap, func, links, reload);
+            }
+        }
         let leaf = *self.tree.leaf.get(&snap.0).ok_or("internal error: snapshot missing from the exit tree")?;
         self.exit_path(leaf, self.i32.const_int(snap.0 as u64, false))
+    }
+
+    /// A merged side trace's exit at the loop header: writes the snapshot,
+    /// counts it, and returns `{LOOPBACK, 0}` straight from here (once
+    /// inlined, a branch back into the root's loop).
+    fn loopback_exit(&mut self, snap: SnapId) -> Result<(), String> {
+        let entries = self.trace.snaps[snap.0 as usize].entries.clone();
+        for e in entries {
+            self.store_entry(e.slot, e.value)?;
+        }
+        self.count_exit(snap)?;
+        self.b.build_return(Some(&self.i64.const_int(LOOPBACK, false))).e()?;
+        Ok(())
+    }
+
+    /// Adds one to the exit count of `snap`.
+    fn count_exit(&mut self, snap: SnapId) -> Result<(), String> {
+        let l = self.linkage.ok_or("a merged trace needs linkage")?;
+        let counters = self.abs_ptr(l.counters as u64)?;
+        // SAFETY (of the generated code): `counters` has one element per
+        // snapshot after the entry count.
+        let p = unsafe { self.b.build_gep(counters, &[self.i64.const_int(1 + snap.0 as u64, false)], "n.p") }.e()?;
+        self.bump(p)?;
+        Ok(())
+    }
+
+    /// The exit through `snap` when a side trace is merged there: it has a
+    /// path of its own (inside the loop body, so that going back to the
+    /// header is dominated by everything before the loop). Writes the
+    /// snapshot and counts the exit as leaving would, then runs the side
+    /// trace, and goes back into the loop or on as the side trace says.
+    fn merged_exit(
+        &mut self,
+        snap: SnapId,
+        side: FunctionValue<'c>,
+        links: u64,
+        reload: Vec<(Ref, i32)>,
+    ) -> Result<(), String> {
+        let entries = self.trace.snaps[snap.0 as usize].entries.clone();
+        for e in entries {
+            self.store_entry(e.slot, e.value)?;
+        }
+        self.count_exit(snap)?;
+        let r = self.b.build_call(side, &[self.base.into()], "side").e()?;
+        let code = r.try_as_basic_value().basic().ok_or("side trace returns nothing")?.into_int_value();
+        let back = self.b.build_int_compare(IntPredicate::EQ, code, self.i64.const_int(LOOPBACK, false), "").e()?;
+        let (again, out) =
+            (self.cx.append_basic_block(self.f, "loopback"), self.cx.append_basic_block(self.f, "side.out"));
+        self.b.build_conditional_branch(back, again, out).e()?;
+        self.loopbacks.push((again, reload));
+        self.b.position_at_end(out);
+        let id = self.b.build_and(code, self.i64.const_int(u32::MAX as u64, false), "side.exit").e()?;
+        let links = self.abs_ptr(links)?;
+        // SAFETY (of the generated code): the side trace's exit codes carry
+        // its snapshot numbers, and its `links` has one cell per snapshot.
+        let cell = unsafe { self.b.build_gep(links, &[id], "link.p") }.e()?;
+        let next = self.load(cell, Mem::Jit, "link")?.into_int_value();
+        self.jump_or_return(code, next)
     }
 
     /// From the current block: stores the entries of `node` and its ancestors
@@ -1263,10 +1482,22 @@ impl<'a, 'c> Lower<'a, 'c> {
         let p = unsafe { self.b.build_gep(counters, &[slot], "n.p") }.e()?;
         self.bump(p)?;
         let code = self.b.build_or(id, self.i64.const_int((l.serial as u64) << 32, false), "code").e()?;
+        if let Role::Merged { .. } = self.role {
+            // The root jumps on (`merged_exit`): a jump from here would not
+            // be a tail call once the function is inlined.
+            self.b.build_return(Some(&code)).e()?;
+            return Ok(());
+        }
         let links = self.abs_ptr(l.links as u64)?;
         // SAFETY (of the generated code): `links` has one cell per snapshot.
         let cell = unsafe { self.b.build_gep(links, &[id], "link.p") }.e()?;
-        let target = self.b.build_load(cell, "link").e()?.into_int_value();
+        let target = self.load(cell, Mem::Jit, "link")?.into_int_value();
+        self.jump_or_return(code, target)
+    }
+
+    /// Jumps on into the trace body at `target` if it is not 0, else
+    /// returns `code`.
+    fn jump_or_return(&mut self, code: IntValue<'c>, target: IntValue<'c>) -> Result<(), String> {
         let linked = self.b.build_int_compare(IntPredicate::NE, target, self.i64.const_zero(), "linked").e()?;
         let (jump, back) =
             (self.cx.append_basic_block(self.f, "link"), self.cx.append_basic_block(self.f, "to_interpreter"));
@@ -1292,14 +1523,19 @@ impl<'a, 'c> Lower<'a, 'c> {
 
     /// Adds one to the `u64` counter at `p`; returns the new count.
     fn bump(&self, p: PointerValue<'c>) -> Result<IntValue<'c>, String> {
-        let n = self.b.build_load(p, "n").e()?.into_int_value();
+        let n = self.load(p, Mem::Jit, "n")?.into_int_value();
         let n = self.b.build_int_add(n, self.i64.const_int(1, false), "n1").e()?;
-        self.b.build_store(p, n).e()?;
+        self.store(p, n, Mem::Jit)?;
         Ok(n)
     }
 
     fn exit_store(&mut self, node: usize) -> Result<(), String> {
         let TailNode { slot, value, .. } = self.tree.nodes[node];
+        self.store_entry(slot, value)
+    }
+
+    /// Writes snapshot entry `value` to `slot`.
+    fn store_entry(&mut self, slot: i32, value: Ref) -> Result<(), String> {
         let words = self.words(value).map_err(|m| format!("snapshot entry slot {slot}: {m}"))?;
         let idx = self.slot_index(slot as i64);
         if self.entry_tags.get(&(slot as i64)) == Some(&self.ty(value)) {
@@ -2832,6 +3068,44 @@ mod tests {
         assert_eq!((ca[0].get(), ca[2].get(), cb[0].get(), cb[2].get()), (2, 2, 1, 1));
         assert_eq!(int(stack[2]), 42);
         assert!(ta.asm().contains("TAILCALL"), "{}", ta.asm());
+    }
+
+    /// Runs the root of `ir/tests/data/merge_*.ir` over `0..n` with its side
+    /// trace merged; returns the exit code, the stack, and how many times the
+    /// side trace ran.
+    fn run_merged(n: i64) -> (u64, Vec<Value>, u64, CompiledTrace) {
+        let root = vela_ir::parse(include_str!("../../ir/tests/data/merge_root.ir")).unwrap();
+        let side = vela_ir::parse(include_str!("../../ir/tests/data/merge_side.ir")).unwrap();
+        let (cr, _lr, link_r) = linkage(3, root.snaps.len());
+        let (cs, _ls, link_s) = linkage(4, side.snaps.len());
+        let plan = vela_ir::merge::plan(&root, SnapId(8), &side).expect("mergeable");
+        let merge = Merge { exit: SnapId(8), side: &side, linkage: link_s, plan };
+        let t = compile_merged(&root, "merged", Some(link_r), &[merge], true).expect("compiles");
+        let ints = [0, 0, 0, 0, n, 0, 0].map(Value::Int);
+        let mut st = stack(&ints, 8);
+        // SAFETY: `st` has every slot both traces touch; the linkage arrays
+        // outlive the code.
+        let code = unsafe { (t.entry)(st.as_mut_ptr()) };
+        assert_eq!(cr[1 + 8].get(), cs[0].get(), "every merged exit ran the side trace");
+        (code, st, cs[0].get(), t)
+    }
+
+    #[test]
+    fn merged_side_traces_run_inside_the_loop() {
+        // i = 9 ends the loop on the root's path: its own loop-end exit S9.
+        let (code, st, sides, t) = run_merged(10);
+        assert_eq!(code, (3 << 32) | 9);
+        assert_eq!((int(st[1]), int(st[2]), int(st[3])), (45, 3, 9), "total, odd (1, 4, 7), i");
+        assert_eq!(sides, 3);
+        // The body (before the C entry wrapper) calls nothing.
+        let asm = t.asm();
+        let body = asm.split("merged:").next().unwrap_or_default();
+        assert!(!body.contains("call"), "the side trace is inlined:\n{body}");
+        // i = 10 takes the branch: the side trace's own loop-end exit S6.
+        let (code, st, sides, _) = run_merged(11);
+        assert_eq!(code, (4 << 32) | 6);
+        assert_eq!((int(st[1]), int(st[2]), int(st[3])), (55, 4, 10), "the interpreter resumes at the loop test");
+        assert_eq!(sides, 4);
     }
 
     #[test]
