@@ -18,6 +18,11 @@ pub struct Config {
     /// traces instead of 13, and sieve, fannkuch_redux and spectral_norm ran
     /// 7-8% faster, the rest within 3% (idle machine, 5 runs each).
     pub hot_exit: u32,
+    /// Merge a side trace that ends back at its root's loop header into the
+    /// root's machine code (`--merge-side-traces`): the branch then runs
+    /// inside the loop instead of crossing between traces through the stack
+    /// (docs/architecture.md, "Trace trees").
+    pub merge_side_traces: bool,
     /// Most bytes of machine code the JIT keeps (`--jit-cache`); past it the
     /// least recently used traces are evicted.
     pub jit_cache: usize,
@@ -52,6 +57,7 @@ impl Default for Config {
             jit: std::env::var("VELA_JIT").map(|v| v != "off").unwrap_or(true),
             hot_loop: 200,
             hot_exit: 100,
+            merge_side_traces: true,
             max_trace: 2000,
             jit_verbose: false,
             jit_dump: DumpFlags::default(),

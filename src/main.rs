@@ -53,6 +53,9 @@ struct Cli {
     /// Times a trace exit is taken before a side trace is recorded from it.
     #[arg(long, value_name = "N")]
     hot_exit: Option<u32>,
+    /// Merge side traces that return to their loop's header into the loop's machine code.
+    #[arg(long, value_enum, value_name = "on|off")]
+    merge_side_traces: Option<OnOff>,
     /// Most bytes of machine code the JIT keeps; least recently used traces are evicted past it.
     #[arg(long, value_name = "BYTES")]
     jit_cache: Option<usize>,
@@ -95,6 +98,9 @@ fn main() -> ExitCode {
     }
     if let Some(n) = cli.hot_exit {
         config.hot_exit = n;
+    }
+    if let Some(m) = cli.merge_side_traces {
+        config.merge_side_traces = m == OnOff::On;
     }
     if let Some(n) = cli.jit_cache {
         config.jit_cache = n;

@@ -29,7 +29,8 @@
 //!   `invalidated`, `unwound` (the summary line's: native call levels rebuilt
 //!   as interpreter frames after an exit inside native calls), `evictions`
 //!   (the `jit: cache` line's), `side_depth` (the longest chain of live side
-//!   traces, each the side trace of the one before, from a root trace), OP
+//!   traces, each the side trace of the one before, from a root trace),
+//!   `merged` (side traces merged into their root's code, ever), OP
 //!   one of `>=`, `==`, `<=`. Every program needs at least one: a JIT scenario
 //!   that never shows what the JIT did asserts nothing;
 //! - `// jit-abort: TEXT`: some abort reason contains TEXT.
@@ -93,6 +94,9 @@ enum Key {
     /// The longest chain root -> side -> side of side ... among the live
     /// traces (0: no side trace).
     SideDepth,
+    /// Side traces merged into their root's code (`jit: side traces merged
+    /// ...` line; 0 without it).
+    Merged,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -148,10 +152,11 @@ fn parse_jit_directives(source: &str) -> Result<JitDirectives, String> {
                 "evictions" => Key::Evictions,
                 "unwound" => Key::Unwound,
                 "side_depth" => Key::SideDepth,
+                "merged" => Key::Merged,
                 _ => {
                     return Err(format!(
                         "line {lineno}: unknown `// jit:` key `{key}` (compiled, aborted, blacklisted, exits, \
-                         entries, side, links, invalidated, evictions, unwound, side_depth)"
+                         entries, side, links, invalidated, evictions, unwound, side_depth, merged)"
                     ))
                 }
             };
@@ -189,6 +194,7 @@ struct JitStats {
     unwound: Option<u64>,
     /// Deepest side trace among the trace lines (a root trace is 0).
     side_depth: u64,
+    merged: u64,
     /// `(count, reason)` per `jit: abort reason` line.
     abort_reasons: Vec<(u64, String)>,
 }
@@ -207,6 +213,7 @@ impl JitStats {
             Key::Evictions => return self.evictions,
             Key::Unwound => return self.unwound,
             Key::SideDepth => return self.side.map(|_| self.side_depth),
+            Key::Merged => self.merged,
         })
     }
 }
@@ -278,6 +285,9 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
                     stats.evictions = Some(number(n)?);
                 }
             }
+        } else if let Some(rest) = body.strip_prefix("side traces merged into their root's loop ") {
+            // `side traces merged into their root's loop 2, still merged 1`
+            stats.merged = number(rest.split(',').next().unwrap_or(""))?;
         } else if let Some(rest) = body.strip_prefix("abort reason ") {
             // `abort reason 3 x inner loop`
             let (n, why) = rest.split_once(" x ").ok_or(format!("bad abort line `{line}`"))?;

@@ -69,7 +69,7 @@ pub fn plan(root: &Trace, exit: SnapId, side: &Trace) -> Result<MergePlan, Strin
         return Err("the side trace does not end at the root's loop header".into());
     }
     if let Some(i) = side.insts.iter().find(|i| i.op.is_store() || i.op == Opcode::Phi) {
-        return Err(format!("the side trace has a {}", i.op.name()));
+        return Err(format!("the side trace writes memory or calls ({})", i.op.name()));
     }
 
     let side_value = |slot: i32| end.entries.iter().find(|e| e.slot == slot).map(|e| e.value);

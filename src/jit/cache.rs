@@ -10,6 +10,7 @@
 
 use slotmap::{new_key_type, SlotMap};
 
+use super::backend::CompiledTrace;
 use super::state::TraceRecord;
 
 new_key_type! {
@@ -69,8 +70,10 @@ impl CodeCache {
         }
     }
 
+    /// Hits are entries into traces; a merged side trace's entries are
+    /// branches inside its root's code, not lookups, and do not count.
     pub fn stats(&self) -> CacheStats {
-        let live: u64 = self.traces.values().map(|t| t.entries()).sum();
+        let live: u64 = self.traces.values().filter(|t| t.merged_into.is_none()).map(|t| t.entries()).sum();
         CacheStats { hits: self.retired_entries + live, ..self.stats }
     }
 
@@ -175,15 +178,36 @@ impl CodeCache {
         Ok((self.traces.insert(record), evicted))
     }
 
+    /// The root whose code runs side trace `id` inline, or `id`.
+    pub fn merged_root(&self, id: TraceId) -> TraceId {
+        self.traces.get(id).and_then(|t| t.merged_into).filter(|r| self.traces.contains_key(*r)).unwrap_or(id)
+    }
+
+    /// Puts `code` in place of live trace `id`'s and returns the old code,
+    /// or `None` (keeping the old) if the difference would not fit.
+    pub fn replace_code(&mut self, id: TraceId, code: CompiledTrace) -> Option<CompiledTrace> {
+        let t = self.traces.get_mut(id)?;
+        let bytes = self.bytes - t.code.code_bytes() + code.code_bytes();
+        if bytes > self.limit {
+            return None;
+        }
+        self.bytes = bytes;
+        Some(std::mem::replace(&mut t.code, code))
+    }
+
     /// Removes `id` and every side trace grown from it (their only way in
-    /// is through it). Frees their machine code when the records are dropped.
+    /// is through it); a side trace merged into its root takes the root's
+    /// tree with it. Frees their machine code when the records are dropped.
     pub fn remove_tree(&mut self, id: TraceId) -> Vec<TraceRecord> {
+        let id = self.merged_root(id);
         let mut out = Vec::new();
         let mut work = vec![id];
         while let Some(t) = work.pop() {
             let Some(rec) = self.traces.remove(t) else { continue };
             self.bytes -= rec.code.code_bytes();
-            self.retired_entries += rec.entries();
+            if rec.merged_into.is_none() {
+                self.retired_entries += rec.entries();
+            }
             work.extend(self.traces.iter().filter(|(_, r)| r.parent.is_some_and(|(p, _)| p == t)).map(|(k, _)| k));
             out.push(rec);
         }

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use vela_ir::Trace;
+use vela_ir::merge::MergePlan;
+use vela_ir::{SnapId, Trace};
 
-use super::backend::{self, CompiledTrace, Linkage};
+use super::backend::{self, CompiledTrace, Linkage, Merge};
 
 /// One trace to compile.
 pub struct Job {
@@ -32,6 +33,16 @@ pub struct Job {
     pub linkage: Linkage,
     /// Keep the optimised module for `--dump=llvm|asm`.
     pub keep_ir: bool,
+    /// Side traces to compile into `trace` (`backend::compile_merged`).
+    pub merges: Vec<MergeJob>,
+}
+
+/// A side trace to merge, owned (`backend::Merge` borrows).
+pub struct MergeJob {
+    pub exit: SnapId,
+    pub side: Trace,
+    pub linkage: Linkage,
+    pub plan: MergePlan,
 }
 
 // SAFETY: `Linkage` holds addresses of counter and link cells and of the
@@ -164,6 +175,12 @@ fn compile(job: Job, llvm_ready: &mut bool) -> Done {
         *llvm_ready = true;
     }
     let started = Instant::now();
-    let code = backend::compile_linked(&job.trace, &job.name, Some(job.linkage), job.keep_ir);
+    let merges: Vec<Merge<'_>> = job
+        .merges
+        .iter()
+        .map(|m| Merge { exit: m.exit, side: &m.side, linkage: m.linkage, plan: m.plan.clone() })
+        .collect();
+    let code = backend::compile_merged(&job.trace, &job.name, Some(job.linkage), &merges, job.keep_ir);
+    drop(merges);
     Done { id: job.id, trace: job.trace, code, ms: started.elapsed().as_secs_f64() * 1e3, llvm_init_ms }
 }

@@ -6,13 +6,13 @@
 
 use rustc_hash::FxHashMap;
 use std::cell::Cell;
-use vela_ir::{Opcode, Snapshot, Trace};
+use vela_ir::{Opcode, SnapId, Snapshot, Trace};
 
 use bitvec::vec::BitVec;
 
 use super::backend::{self, CompiledTrace, Counters, Links};
 use super::cache::{CacheStats, CodeCache, TraceId};
-use super::compiler::{Compiler, Done, Job};
+use super::compiler::{Compiler, Done, Job, MergeJob};
 use super::layout::NativeCalls;
 use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
 use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
@@ -42,6 +42,8 @@ pub struct JitSettings {
     pub max_aborts: u32,
     /// Times an exit is taken before a side trace is recorded from it.
     pub hot_exit: u32,
+    /// Merge side traces that end at their root's loop header into it.
+    pub merge: bool,
     /// Code cache size limit in bytes.
     pub cache_bytes: usize,
     pub verbose: bool,
@@ -98,6 +100,19 @@ struct Pending {
     stale: bool,
 }
 
+/// A root trace being recompiled with side traces merged into it.
+struct PendingMerge {
+    /// The compiler job's id (`MERGE_JOB` set).
+    id: u64,
+    root: TraceId,
+    root_serial: u32,
+    /// (root exit, side trace) for every side trace in the new code.
+    merged: Vec<(u32, TraceId)>,
+}
+
+/// Marks the ids of merge jobs (other jobs' ids are trace serials).
+const MERGE_JOB: u64 = 1 << 40;
+
 /// One compiled trace.
 pub struct TraceRecord {
     /// `trace{serial}`, as in messages and reports.
@@ -145,6 +160,14 @@ pub struct TraceRecord {
     /// The process's first compile, which also pays LLVM's lazily built
     /// machinery (`backend::warm_up`); reported apart from the others.
     pub first_compile: bool,
+    /// The optimised IR the code was compiled from (merging compiles a root
+    /// again, with side traces).
+    pub ir: Trace,
+    /// For a root: the side traces its code runs inline, by exit.
+    pub merged: Vec<(u32, TraceId)>,
+    /// For a side trace: the root whose code runs it inline. It lives and
+    /// goes with that root (the root's code uses its exit codes and cells).
+    pub merged_into: Option<TraceId>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -176,6 +199,8 @@ pub struct JitStats {
     /// Compiled traces not attached because their parent, their loop or an
     /// assumption went while they compiled.
     pub dropped: u64,
+    /// Side traces merged into their root's code.
+    pub merged: u64,
     pub cache: CacheStats,
 }
 
@@ -232,6 +257,8 @@ pub struct JitState {
     compiler: Compiler,
     /// Traces in the compiler, oldest first.
     pending: Vec<Pending>,
+    /// Roots being recompiled with side traces merged in.
+    merging: Vec<PendingMerge>,
     /// Shared by native calls between traces (`layout::NativeCalls`); its
     /// address is baked into traces that make them.
     pub calls: Box<NativeCalls>,
@@ -239,6 +266,8 @@ pub struct JitState {
     /// goes on (`Vm::execute`).
     pub gc_due: bool,
     pub stats: JitStats,
+    /// Merge jobs submitted (their ids).
+    serial_merges: u64,
 }
 
 impl JitState {
@@ -262,9 +291,11 @@ impl JitState {
             global_changes: FxHashMap::default(),
             compiler: Compiler::new(settings.background && !dump_any(settings.dump)),
             pending: Vec::new(),
+            merging: Vec::new(),
             calls: NativeCalls::new(),
             gc_due: false,
             stats: JitStats::default(),
+            serial_merges: 0,
         }
     }
 
@@ -485,7 +516,7 @@ impl JitState {
             linkage: Some((counters, links)),
             stale: false,
         });
-        self.compiler.submit(Job { id, trace, name, linkage, keep_ir: dump.llvm || dump.asm });
+        self.compiler.submit(Job { id, trace, name, linkage, keep_ir: dump.llvm || dump.asm, merges: Vec::new() });
         if !self.compiler.is_background() {
             self.install_finished();
         }
@@ -502,7 +533,11 @@ impl JitState {
     /// Call only when no trace is running: attaching may evict traces.
     pub fn install_finished(&mut self) {
         while let Some(done) = self.compiler.finished() {
-            self.install(done);
+            if done.id & MERGE_JOB != 0 {
+                self.install_merge(done);
+            } else {
+                self.install(done);
+            }
         }
     }
 
@@ -582,6 +617,7 @@ impl JitState {
         for i in trace.insts.iter().filter(|i| i.op == Opcode::TCall) {
             record.exits[i.snap.0 as usize].blacklisted = true;
         }
+        record.ir = trace;
         // A side trace's ancestors stay: it is reached only through them.
         let mut keep = Vec::new();
         let mut up = p.side_of;
@@ -619,7 +655,125 @@ impl JitState {
             }
         }
         self.stats.compiled += 1;
-        self.log(&format!("compiled {where_} ({} IR instructions)", trace.len()));
+        self.log(&format!("compiled {where_} ({} IR instructions)", self.cache.get(id).expect("live").ir.len()));
+        if let Some((root, e)) = p.side_of {
+            self.try_merge(root, e, id);
+        }
+    }
+
+    /// How a live trace's code reaches its counters and link cells.
+    fn linkage_of(t: &TraceRecord) -> backend::Linkage {
+        backend::Linkage {
+            serial: t.serial,
+            counters: t.counters.as_ptr(),
+            links: t.links.as_ptr(),
+            checkpoint: t.parent.is_none() && !t.straight,
+            calls: std::ptr::null(),
+            call_target: 0,
+        }
+    }
+
+    /// Side trace `side`, just attached to exit `e` of `root`: if it ends
+    /// back at `root`'s loop header and `vela_ir::merge` allows it,
+    /// recompiles `root` with it (and the side traces merged before) inline.
+    /// Until that code replaces the root's, the exit links to the side trace.
+    fn try_merge(&mut self, root: TraceId, e: u32, side: TraceId) {
+        if !self.settings.merge {
+            return;
+        }
+        let (Some(r), Some(s)) = (self.cache.get(root), self.cache.get(side)) else { return };
+        let loop_root = r.parent.is_none() && !r.straight && r.loop_id != FUNC_ENTRY;
+        if !loop_root || !s.straight || s.link != Some(r.loop_id) || s.root_proto != r.root_proto {
+            return;
+        }
+        let mut merges = Vec::with_capacity(r.merged.len() + 1);
+        for &(exit, t) in r.merged.iter().chain([(e, side)].iter()) {
+            let Some(st) = self.cache.get(t) else { return };
+            match vela_ir::merge::plan(&r.ir, SnapId(exit), &st.ir) {
+                Ok(plan) => merges.push((exit, t, plan)),
+                Err(why) => {
+                    self.log(&format!("not merging {} into {}: {why}", st.name, r.name));
+                    return;
+                }
+            }
+        }
+        self.serial_merges += 1;
+        let id = MERGE_JOB | self.serial_merges;
+        let jobs = merges
+            .iter()
+            .map(|(exit, t, plan)| {
+                let st = self.cache.get(*t).expect("checked above");
+                MergeJob { exit: SnapId(*exit), side: st.ir.clone(), linkage: Self::linkage_of(st), plan: plan.clone() }
+            })
+            .collect();
+        let dump = self.settings.dump;
+        let name = r.name.clone();
+        self.log(&format!("merge {} into {}", s.name, r.name));
+        let job = Job {
+            id,
+            trace: r.ir.clone(),
+            name,
+            linkage: Self::linkage_of(r),
+            keep_ir: dump.llvm || dump.asm,
+            merges: jobs,
+        };
+        let merged = merges.iter().map(|(exit, t, _)| (*exit, *t)).collect();
+        self.merging.push(PendingMerge { id, root, root_serial: r.serial, merged });
+        self.compiler.submit(job);
+        if !self.compiler.is_background() {
+            self.install_finished();
+        }
+    }
+
+    /// Puts a root's code with merged side traces in place of its old code,
+    /// if the root and those side traces are all still there.
+    fn install_merge(&mut self, done: Done) {
+        let Some(at) = self.merging.iter().position(|p| p.id == done.id) else { return };
+        let p = self.merging.swap_remove(at);
+        let live = |t: TraceId| self.cache.get(t).is_some();
+        let same_root = self.cache.get(p.root).is_some_and(|r| r.serial == p.root_serial);
+        if !same_root || !p.merged.iter().all(|&(_, t)| live(t)) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let code = match done.code {
+            Ok(code) => code,
+            Err(why) => {
+                self.log(&format!("merge failed: {why}"));
+                return;
+            }
+        };
+        let dump = self.settings.dump;
+        let name = self.cache.get(p.root).expect("live").name.clone();
+        if dump.llvm {
+            eprintln!("---- {name} with merged side traces llvm\n{}", code.llvm_ir());
+        }
+        if dump.asm {
+            eprintln!("---- {name} with merged side traces asm\n{}", code.asm());
+        }
+        let body = code.body;
+        let Some(old) = self.cache.replace_code(p.root, code) else {
+            self.log(&format!("not merging into {name}: the code cache is full"));
+            return;
+        };
+        // Links into the root now jump into the new code; the old is freed.
+        let from: Vec<(TraceId, u32)> = self.cache.get(p.root).expect("live").linked_from.clone();
+        for (f, e) in from {
+            if let Some(f) = self.cache.get(f) {
+                f.link(e as usize, body);
+            }
+        }
+        drop(old);
+        for &(_, t) in &p.merged {
+            if let Some(s) = self.cache.get_mut(t) {
+                if s.merged_into.is_none() {
+                    self.stats.merged += 1;
+                }
+                s.merged_into = Some(p.root);
+            }
+        }
+        self.cache.get_mut(p.root).expect("live").merged = p.merged;
+        self.log(&format!("merged side traces into {name}"));
     }
 
     /// Makes writes to what `d` names reach `global_written`.
@@ -738,6 +892,8 @@ impl JitState {
     /// to counting (and is recorded again under the new facts) unless its
     /// traces keep getting invalidated, when it is blacklisted.
     pub fn invalidate(&mut self, id: TraceId, why: &str) {
+        // A merged side trace's assumptions are its root's code's too.
+        let id = self.cache.merged_root(id);
         let Some(t) = self.cache.get(id) else { return };
         let (is_root, proto, loop_id) = (t.parent.is_none(), t.root_proto, t.loop_id);
         let removed = self.cache.remove_tree(id);
@@ -834,6 +990,13 @@ impl JitState {
                 s.llvm_init_ms.unwrap_or(0.0)
             ));
         }
+        if s.merged > 0 {
+            let live = self.cache.iter().filter(|(_, t)| t.merged_into.is_some()).count();
+            out.push_str(&format!(
+                "jit: side traces merged into their root's loop {}, still merged {live}\n",
+                s.merged
+            ));
+        }
         if s.background > 0 || s.dropped > 0 || !self.pending.is_empty() {
             out.push_str(&format!(
                 "jit: compiled in the background {}, dropped (changed while compiling) {}, still compiling {}\n",
@@ -852,6 +1015,9 @@ impl JitState {
                 .enumerate()
                 .filter(|(i, _)| t.taken(*i) > 0)
                 .map(|(i, e)| match e.side.and_then(|s| self.cache.get(s)) {
+                    Some(side) if side.merged_into.is_some() => {
+                        format!("S{i}={}->trace{} (merged)", t.taken(i), side.serial)
+                    }
                     Some(side) => format!("S{i}={}->trace{}", t.taken(i), side.serial),
                     None => format!("S{i}={}", t.taken(i)),
                 })
@@ -936,6 +1102,9 @@ impl TraceRecord {
             max_frames,
             compile_ms,
             first_compile: false,
+            ir: Trace::new(),
+            merged: Vec::new(),
+            merged_into: None,
         }
     }
 }
