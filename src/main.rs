@@ -53,9 +53,9 @@ struct Cli {
     /// Times a trace exit is taken before a side trace is recorded from it.
     #[arg(long, value_name = "N")]
     hot_exit: Option<u32>,
-    /// Merge side traces that return to their loop's header into the loop's machine code.
-    #[arg(long, value_enum, value_name = "on|off")]
-    merge_side_traces: Option<OnOff>,
+    /// Entries of a side trace that ends at its loop's header before it is merged into the loop's code (0: never).
+    #[arg(long, value_name = "N")]
+    hot_merge: Option<u64>,
     /// Most bytes of machine code the JIT keeps; least recently used traces are evicted past it.
     #[arg(long, value_name = "BYTES")]
     jit_cache: Option<usize>,
@@ -99,8 +99,8 @@ fn main() -> ExitCode {
     if let Some(n) = cli.hot_exit {
         config.hot_exit = n;
     }
-    if let Some(m) = cli.merge_side_traces {
-        config.merge_side_traces = m == OnOff::On;
+    if let Some(n) = cli.hot_merge {
+        config.hot_merge = n;
     }
     if let Some(n) = cli.jit_cache {
         config.jit_cache = n;

@@ -42,13 +42,14 @@ use common::{
 const MODES: &[&[&str]] = &[&["--jit=off"], &["--hot-loop=2"]];
 
 /// Further JIT modes, for the programs with a loop: side traces grown from
-/// an exit's second use, and that with a code cache small enough for
+/// an exit's second use (and merged into their root at its first checkpoint
+/// after two entries), and that with a code cache small enough for
 /// multi-loop programs to evict traces. Both only change what happens once a
 /// trace exists, and traces start only at loop headers, so a program without
 /// a loop would run exactly as under `--hot-loop=2` (three quarters of the
 /// programs: running them again would nearly double the test's time).
 const LOOP_MODES: &[&[&str]] =
-    &[&["--hot-loop=2", "--hot-exit=2"], &["--hot-loop=2", "--hot-exit=2", "--jit-cache=16384"]];
+    &[&["--hot-loop=2", "--hot-exit=2", "--hot-merge=2"], &["--hot-loop=2", "--hot-exit=2", "--jit-cache=16384"]];
 
 /// Whether `source` may hold a loop: some word of it is `for`, `while` or
 /// `loop` (in a comment or a string too, which only costs extra runs).

@@ -3,11 +3,12 @@
 //! the crate root in three modes,
 //!
 //! - `vela --jit=off [// flags: ...] traces/<name>.vela` (the interpreter),
-//! - `vela --jit=on --hot-loop=2 --hot-exit=10 --jit-stats [// flags: ...] traces/<name>.vela`
+//! - `vela --jit=on --hot-loop=2 --hot-exit=10 --hot-merge=1000 --jit-stats [// flags: ...] traces/<name>.vela`
 //!   (loops are recorded on their second back-edge, side traces on an
-//!   exit's tenth use, and each trace is compiled the moment its recording
-//!   ends, so the report is repeatable), and
-//! - `vela --jit=on --hot-loop=2 --hot-exit=10 --jit-background [// flags: ...] traces/<name>.vela`
+//!   exit's tenth use and merged after a thousand entries, and each trace
+//!   is compiled the moment its recording ends, so the report is
+//!   repeatable), and
+//! - `vela --jit=on --hot-loop=2 --hot-exit=10 --hot-merge=1000 --jit-background [// flags: ...] traces/<name>.vela`
 //!   (traces compile on a thread of their own: only the output is checked,
 //!   since when a trace gets attached depends on the machine's load),
 //!
@@ -62,11 +63,13 @@ const OFF: &[&str] = &["--jit=off"];
 /// The JIT, eager, with its report. `--jit=on` so that `VELA_JIT=off` in the
 /// environment cannot silently turn these into interpreter runs.
 /// `--hot-exit=10` (LuaJIT's hotexit; the default is 100): the scenarios
-/// grow side traces from exits their short loops take a few dozen times. A
-/// scenario's own `// flags:` come after the mode's and win.
-const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--jit-stats"];
+/// grow side traces from exits their short loops take a few dozen times,
+/// and `--hot-merge=1000` merges those that end at their loop header once
+/// entered a thousand times. A scenario's own `// flags:` come after the
+/// mode's and win.
+const JIT: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--hot-merge=1000", "--jit-stats"];
 /// The JIT compiling in the background.
-const BACKGROUND: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--jit-background"];
+const BACKGROUND: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--hot-merge=1000", "--jit-background"];
 /// The JIT, eager, printing each trace's IR.
 const DUMP: &[&str] = &["--jit=on", "--hot-loop=2", "--hot-exit=10", "--dump=ir"];
 

@@ -107,7 +107,7 @@ impl Vm {
             max_trace: config.max_trace,
             max_aborts: 4,
             hot_exit: config.hot_exit.max(1),
-            merge: config.merge_side_traces,
+            hot_merge: config.hot_merge,
             cache_bytes: config.jit_cache,
             verbose: config.jit_verbose,
             dump: config.jit_dump,

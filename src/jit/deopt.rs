@@ -79,6 +79,8 @@ impl Vm {
                         self.frames[root].pc = header_pc + 1;
                         return;
                     }
+                    // May put new code (with a side trace merged) in place.
+                    self.jit.merge_hot_sides(id);
                     next = id;
                     continue;
                 }

@@ -42,8 +42,8 @@ pub struct JitSettings {
     pub max_aborts: u32,
     /// Times an exit is taken before a side trace is recorded from it.
     pub hot_exit: u32,
-    /// Merge side traces that end at their root's loop header into it.
-    pub merge: bool,
+    /// Entries of a side trace before it is merged into its root (0: never).
+    pub hot_merge: u64,
     /// Code cache size limit in bytes.
     pub cache_bytes: usize,
     pub verbose: bool,
@@ -66,6 +66,8 @@ pub struct ExitState {
     pub retry_at: u64,
     /// A side trace from here is being compiled.
     pub compiling: bool,
+    /// Its side trace was found not to merge, or is being merged.
+    pub merge_tried: bool,
 }
 
 /// What a trace assumed beyond its guards: when one of these changes, the
@@ -201,6 +203,8 @@ pub struct JitStats {
     pub dropped: u64,
     /// Side traces merged into their root's code.
     pub merged: u64,
+    /// Milliseconds each recompile of a root with merged side traces took.
+    pub merge_ms: Vec<f64>,
     pub cache: CacheStats,
 }
 
@@ -656,8 +660,23 @@ impl JitState {
         }
         self.stats.compiled += 1;
         self.log(&format!("compiled {where_} ({} IR instructions)", self.cache.get(id).expect("live").ir.len()));
-        if let Some((root, e)) = p.side_of {
-            self.try_merge(root, e, id);
+    }
+
+    /// At a checkpoint of root trace `root`: merges the first of its side
+    /// traces that has been entered `hot_merge` times and not tried yet.
+    pub fn merge_hot_sides(&mut self, root: TraceId) {
+        let hot = self.settings.hot_merge;
+        let Some(r) = self.cache.get(root) else { return };
+        if hot == 0 || !r.merged.iter().all(|&(_, t)| self.cache.get(t).is_some()) {
+            return;
+        }
+        let candidate = r.exits.iter().enumerate().find_map(|(e, x)| {
+            let s = self.cache.get(x.side?)?;
+            (!x.merge_tried && s.merged_into.is_none() && s.entries() >= hot).then_some((e as u32, x.side?))
+        });
+        if let Some((e, side)) = candidate {
+            self.cache.get_mut(root).expect("live").exits[e as usize].merge_tried = true;
+            self.try_merge(root, e, side);
         }
     }
 
@@ -673,14 +692,11 @@ impl JitState {
         }
     }
 
-    /// Side trace `side`, just attached to exit `e` of `root`: if it ends
-    /// back at `root`'s loop header and `vela_ir::merge` allows it,
-    /// recompiles `root` with it (and the side traces merged before) inline.
-    /// Until that code replaces the root's, the exit links to the side trace.
+    /// Side trace `side` of exit `e` of `root`: if it ends back at `root`'s
+    /// loop header and `vela_ir::merge` allows it, recompiles `root` with it
+    /// (and the side traces merged before) inline. Until that code replaces
+    /// the root's, the exit links to the side trace.
     fn try_merge(&mut self, root: TraceId, e: u32, side: TraceId) {
-        if !self.settings.merge {
-            return;
-        }
         let (Some(r), Some(s)) = (self.cache.get(root), self.cache.get(side)) else { return };
         let loop_root = r.parent.is_none() && !r.straight && r.loop_id != FUNC_ENTRY;
         if !loop_root || !s.straight || s.link != Some(r.loop_id) || s.root_proto != r.root_proto {
@@ -730,6 +746,7 @@ impl JitState {
     fn install_merge(&mut self, done: Done) {
         let Some(at) = self.merging.iter().position(|p| p.id == done.id) else { return };
         let p = self.merging.swap_remove(at);
+        self.stats.merge_ms.push(done.ms);
         let live = |t: TraceId| self.cache.get(t).is_some();
         let same_root = self.cache.get(p.root).is_some_and(|r| r.serial == p.root_serial);
         if !same_root || !p.merged.iter().all(|&(_, t)| live(t)) {
@@ -992,9 +1009,14 @@ impl JitState {
         }
         if s.merged > 0 {
             let live = self.cache.iter().filter(|(_, t)| t.merged_into.is_some()).count();
+            let mut ms = s.merge_ms.clone();
+            ms.sort_by(|a, b| a.total_cmp(b));
             out.push_str(&format!(
-                "jit: side traces merged into their root's loop {}, still merged {live}\n",
-                s.merged
+                "jit: side traces merged into their root's loop {}, still merged {live}, recompiles {} (median {:.2} \
+                 ms)\n",
+                s.merged,
+                ms.len(),
+                ms.get(ms.len() / 2).copied().unwrap_or(0.0)
             ));
         }
         if s.background > 0 || s.dropped > 0 || !self.pending.is_empty() {

@@ -2601,11 +2601,13 @@ pub const INTERP_FLAGS: &[&str] = &["--jit=off"];
 /// are evicted and recorded again (32 KiB: with 16 KiB nearly every program
 /// thrashes, and the mode costs twice the others for less running code).
 /// The first mode compiles in the background (`--jit-background`); the
-/// others compile synchronously, so a failing seed replays exactly.
+/// others compile synchronously, so a failing seed replays exactly. The
+/// second and third merge a side trace into its root at the root's first
+/// checkpoint after two entries (`--hot-merge=2`).
 pub const JIT_MODES: &[&[&str]] = &[
     &["--hot-loop=2", "--jit-background"],
-    &["--hot-loop=2", "--hot-exit=2"],
-    &["--hot-loop=2", "--hot-exit=2", "--jit-cache=32768"],
+    &["--hot-loop=2", "--hot-exit=2", "--hot-merge=2"],
+    &["--hot-loop=2", "--hot-exit=2", "--hot-merge=2", "--jit-cache=32768"],
 ];
 
 /// The flags of the JIT run of program `seed` among `modes` (not empty).
