@@ -197,11 +197,15 @@ const LOOPBACK: u64 = u64::MAX;
 /// IR ever repeats heap loads across stores.
 const PASSES: &str = "function(early-cse,instcombine,simplifycfg)";
 /// `PASSES` for a root with merged side traces: their functions are inlined
-/// first; then simplifycfg sends each merged side trace's loop-back
-/// straight to its block, so early-cse can forward the stores the exits
-/// made to the loads that read the slots back.
+/// first; EarlyCSE with MemorySSA (which sees past the counter stores, a
+/// TBAA class of their own) forwards the stores the exit just made to the
+/// side trace's slot reads; jump-threading sends the side trace's loop-back
+/// exit straight to the block that reads the loop-carried values back, and
+/// a second EarlyCSE forwards those. Measured on sum_loop's merged trace:
+/// without the threading and second EarlyCSE the loop ran 0.215 s instead of
+/// 0.181 s; the passes cost about 0.5 ms of the 10 ms recompile.
 const MERGED_PASSES: &str =
-    "always-inline,function(instcombine,simplifycfg,early-cse<memssa>,instcombine,jump-threading,early-cse<memssa>,simplifycfg)";
+    "always-inline,function(early-cse<memssa>,instcombine,jump-threading,early-cse<memssa>,simplifycfg)";
 /// Machine-code optimisation level for MCJIT and for `asm()`.
 const CODEGEN_OPT: OptimizationLevel = OptimizationLevel::Default;
 
