@@ -13,9 +13,11 @@
 //!
 //! * each `Phi` is read back from a slot it stands for, which must hold a
 //!   value of the phi's type;
-//! * every other slot the root's tail snapshot names holds a value the root
-//!   computed before the loop (or a constant): the side trace must leave it
-//!   as the root's exit wrote it;
+//! * every other slot the root's tail snapshot names holds either a value
+//!   the root computed before the loop (or a constant), which the side trace
+//!   must leave as the root's exit wrote it, or a value each iteration
+//!   computes afresh before any exit names the slot, which the side trace
+//!   may change (a temporary register both paths use);
 //! * a slot the root reads before the loop and never writes must not be
 //!   written by the side trace;
 //! * the side trace writes no heap memory and calls nothing, so no value the
@@ -104,8 +106,18 @@ pub fn plan(root: &Trace, exit: SnapId, side: &Trace) -> Result<MergePlan, Strin
     let carried = |slot: i32| {
         reload.iter().any(|&(p, _)| tail.entries.iter().any(|e| e.slot == slot && e.value == root.inst(p).b))
     };
+    // Made afresh in every iteration (in the body, not carried): every exit
+    // that names the slot writes this iteration's value.
+    let fresh = |r: Ref| r.index() > lp && r.index() < root.insts.len() && root.insts[r.index()].op != Opcode::Phi;
+    let body_snaps: Vec<usize> = (lp + 1..root.insts.len())
+        .filter(|&k| root.insts[k].op.is_guard(root.insts[k].ty))
+        .map(|k| root.insts[k].snap.0 as usize)
+        .collect();
     for t in tail.entries.iter().filter(|t| !carried(t.slot)) {
-        if side_value(t.slot).is_some() || exit_value(t.slot) != Some(t.value) {
+        let kept = side_value(t.slot).is_none() && exit_value(t.slot) == Some(t.value);
+        let rewritten = fresh(t.value)
+            && body_snaps.iter().all(|&s| root.snaps[s].entries.iter().all(|e| e.slot != t.slot || fresh(e.value)));
+        if !kept && !rewritten {
             return Err(format!("slot {} is the same on every iteration but the side trace may change it", t.slot));
         }
     }
@@ -168,6 +180,20 @@ mod tests {
         rejects(&|s| s.replace("#3=0008 #5=0008", "#3=0008 #4=0008 #5=0008"), "reads once before its loop");
         // i comes back as a Float.
         rejects(&|s| s.replace("0008 int    add    0006 0000", "0008 flt    kflt 1.5"), "comes back as");
+        // With the remainder (slot 6) not carried but computed afresh by every
+        // iteration before an exit names it, the side trace may reuse slot 6...
+        let fresh_root = ROOT
+            .replace("0016 int    phi    0004 0018", "0016        nop")
+            .replace("S7 pc=7 at=0017 #1=0014 #3=0015 #5=0015 #6=0016", "S7 pc=7 at=0017 #1=0014 #3=0015 #5=0015");
+        assert_eq!(fresh_root.matches("nop").count() + fresh_root.matches("#6=0016").count(), 1);
+        let root = parse(&fresh_root).expect("root parses");
+        let side = parse(&SIDE.replace("#3=0008 #5=0008", "#3=0008 #5=0008 #6=0008")).expect("side parses");
+        assert!(plan(&root, SnapId(8), &side).is_ok());
+        // ... but not if an exit before that names it with last iteration's value.
+        let stale_root = fresh_root.replace("#1=0014 #3=0015 #5=0015\n", "#1=0014 #3=0015 #5=0015 #6=0004\n");
+        assert_ne!(stale_root, fresh_root);
+        let err = plan(&parse(&stale_root).expect("parses"), SnapId(8), &side).expect_err("stale");
+        assert!(err.contains("same on every iteration"), "{err}");
         // The two slots of i disagree.
         rejects(&|s| s.replace("#5=0008", "#5=0006"), "part ways");
         // Ends at another pc.
