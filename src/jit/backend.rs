@@ -401,10 +401,10 @@ pub fn warm_up() -> Result<(), String> {
 }
 
 /// A side trace compiled into its root's code (`compile_merged`).
-pub struct Merge<'t> {
+pub struct Merge {
     /// The root's snapshot whose exit runs the side trace.
     pub exit: SnapId,
-    pub side: &'t Trace,
+    pub side: Trace,
     /// The side trace's own counters and links (its serial names its exits).
     pub linkage: Linkage,
     /// From `vela_ir::merge::plan(root, exit, side)`.
@@ -442,7 +442,7 @@ pub fn compile_merged(
     trace: &Trace,
     name: &str,
     linkage: Option<Linkage>,
-    merges: &[Merge<'_>],
+    merges: &[Merge],
     keep_ir: bool,
 ) -> Result<CompiledTrace, String> {
     let host = host()?;
@@ -493,7 +493,7 @@ fn build(
     trace: &Trace,
     name: &str,
     linkage: Option<Linkage>,
-    merges: &[Merge<'_>],
+    merges: &[Merge],
     keep_ir: bool,
 ) -> Result<(ExecutionEngine<'static>, MappedBytes, Option<MemoryBuffer<'static>>, usize, usize), String> {
     let module = cx.create_module(name);
@@ -507,7 +507,7 @@ fn build(
     let mut merged = Vec::with_capacity(merges.len());
     for (k, m) in merges.iter().enumerate() {
         let role = Role::Merged { loopback: m.plan.loopback.0 };
-        let side = Lower::new(cx, &module, m.side, &format!("{name}.side{k}"), host, Some(m.linkage), role)?.run()?;
+        let side = Lower::new(cx, &module, &m.side, &format!("{name}.side{k}"), host, Some(m.linkage), role)?.run()?;
         merged.push(MergedExit {
             exit: m.exit.0,
             func: side,
@@ -3083,7 +3083,7 @@ mod tests {
         let (cr, _lr, link_r) = linkage(3, root.snaps.len());
         let (cs, _ls, link_s) = linkage(4, side.snaps.len());
         let plan = vela_ir::merge::plan(&root, SnapId(8), &side).expect("mergeable");
-        let merge = Merge { exit: SnapId(8), side: &side, linkage: link_s, plan };
+        let merge = Merge { exit: SnapId(8), side, linkage: link_s, plan };
         let t = compile_merged(&root, "merged", Some(link_r), &[merge], true).expect("compiles");
         let ints = [0, 0, 0, 0, n, 0, 0].map(Value::Int);
         let mut st = stack(&ints, 8);

@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use vela_ir::merge::MergePlan;
-use vela_ir::{SnapId, Trace};
+use vela_ir::Trace;
 
 use super::backend::{self, CompiledTrace, Linkage, Merge};
 
@@ -34,21 +33,14 @@ pub struct Job {
     /// Keep the optimised module for `--dump=llvm|asm`.
     pub keep_ir: bool,
     /// Side traces to compile into `trace` (`backend::compile_merged`).
-    pub merges: Vec<MergeJob>,
+    pub merges: Vec<Merge>,
 }
 
-/// A side trace to merge, owned (`backend::Merge` borrows).
-pub struct MergeJob {
-    pub exit: SnapId,
-    pub side: Trace,
-    pub linkage: Linkage,
-    pub plan: MergePlan,
-}
-
-// SAFETY: `Linkage` holds addresses of counter and link cells and of the
-// native-call area that only the VM's thread reads or writes; the compile
-// thread only bakes the numbers into machine code and never dereferences
-// them. The rest of a job is plain data.
+// SAFETY: `Linkage` (the trace's, and each merged side trace's) holds
+// addresses of counter and link cells and of the native-call area that only
+// the VM's thread reads or writes; the compile thread only bakes the
+// numbers into machine code and never dereferences them. The rest of a job
+// is plain data.
 unsafe impl Send for Job {}
 
 /// A finished job.
@@ -175,12 +167,6 @@ fn compile(job: Job, llvm_ready: &mut bool) -> Done {
         *llvm_ready = true;
     }
     let started = Instant::now();
-    let merges: Vec<Merge<'_>> = job
-        .merges
-        .iter()
-        .map(|m| Merge { exit: m.exit, side: &m.side, linkage: m.linkage, plan: m.plan.clone() })
-        .collect();
-    let code = backend::compile_merged(&job.trace, &job.name, Some(job.linkage), &merges, job.keep_ir);
-    drop(merges);
+    let code = backend::compile_merged(&job.trace, &job.name, Some(job.linkage), &job.merges, job.keep_ir);
     Done { id: job.id, trace: job.trace, code, ms: started.elapsed().as_secs_f64() * 1e3, llvm_init_ms }
 }

@@ -12,7 +12,7 @@ use bitvec::vec::BitVec;
 
 use super::backend::{self, CompiledTrace, Counters, Links};
 use super::cache::{CacheStats, CodeCache, TraceId};
-use super::compiler::{Compiler, Done, Job, MergeJob};
+use super::compiler::{Compiler, Done, Job};
 use super::layout::NativeCalls;
 use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
 use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
@@ -719,7 +719,12 @@ impl JitState {
             .iter()
             .map(|(exit, t, plan)| {
                 let st = self.cache.get(*t).expect("checked above");
-                MergeJob { exit: SnapId(*exit), side: st.ir.clone(), linkage: Self::linkage_of(st), plan: plan.clone() }
+                backend::Merge {
+                    exit: SnapId(*exit),
+                    side: st.ir.clone(),
+                    linkage: Self::linkage_of(st),
+                    plan: plan.clone(),
+                }
             })
             .collect();
         let dump = self.settings.dump;
