@@ -1,7 +1,7 @@
 //! The JIT's state inside a `Vm`: settings, the recorder in progress, the
 //! code cache, what traces assumed (dependencies, for invalidation) and the
-//! statistics. Decides when traces are made, attached, invalidated or
-//! discarded, and keeps the per-loop bookkeeping (abort counts,
+//! statistics. Decides when traces are made, attached, merged into their
+//! root (trace trees), invalidated or discarded, and keeps the per-loop bookkeeping (abort counts,
 //! blacklisting); must not interpret.
 
 use rustc_hash::FxHashMap;
