@@ -1379,12 +1379,19 @@ impl<'a, 'c> Lower<'a, 'c> {
     /// counts it, and returns `{LOOPBACK, 0}` straight from here (once
     /// inlined, a branch back into the root's loop).
     fn loopback_exit(&mut self, snap: SnapId) -> Result<(), String> {
-        let entries = self.trace.snaps[snap.0 as usize].entries.clone();
-        for e in entries {
-            self.store_entry(e.slot, e.value)?;
-        }
+        self.store_snapshot(snap)?;
         self.count_exit(snap)?;
         self.b.build_return(Some(&self.i64.const_int(LOOPBACK, false))).e()?;
+        Ok(())
+    }
+
+    /// Writes every entry of `snap`, on a path of its own (no `ExitTree`
+    /// sharing).
+    fn store_snapshot(&mut self, snap: SnapId) -> Result<(), String> {
+        let trace = self.trace;
+        for e in &trace.snaps[snap.0 as usize].entries {
+            self.store_entry(e.slot, e.value)?;
+        }
         Ok(())
     }
 
@@ -1411,10 +1418,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         links: u64,
         reload: Vec<(Ref, i32)>,
     ) -> Result<(), String> {
-        let entries = self.trace.snaps[snap.0 as usize].entries.clone();
-        for e in entries {
-            self.store_entry(e.slot, e.value)?;
-        }
+        self.store_snapshot(snap)?;
         self.count_exit(snap)?;
         let r = self.b.build_call(side, &[self.base.into()], "side").e()?;
         let code = r.try_as_basic_value().basic().ok_or("side trace returns nothing")?.into_int_value();

@@ -165,8 +165,6 @@ pub struct TraceRecord {
     /// The optimised IR the code was compiled from (merging compiles a root
     /// again, with side traces).
     pub ir: Trace,
-    /// For a root: the side traces its code runs inline, by exit.
-    pub merged: Vec<(u32, TraceId)>,
     /// For a side trace: the root whose code runs it inline. It lives and
     /// goes with that root (the root's code uses its exit codes and cells).
     pub merged_into: Option<TraceId>,
@@ -667,7 +665,7 @@ impl JitState {
     pub fn merge_hot_sides(&mut self, root: TraceId) {
         let hot = self.settings.hot_merge;
         let Some(r) = self.cache.get(root) else { return };
-        if hot == 0 || !r.merged.iter().all(|&(_, t)| self.cache.get(t).is_some()) {
+        if hot == 0 {
             return;
         }
         let candidate = r.exits.iter().enumerate().find_map(|(e, x)| {
@@ -702,8 +700,14 @@ impl JitState {
         if !loop_root || !s.straight || s.link != Some(r.loop_id) || s.root_proto != r.root_proto {
             return;
         }
-        let mut merges = Vec::with_capacity(r.merged.len() + 1);
-        for &(exit, t) in r.merged.iter().chain([(e, side)].iter()) {
+        // The side traces merged before stay in the new code.
+        let before = r.exits.iter().enumerate().filter_map(|(x, st)| {
+            let t = st.side?;
+            self.cache.get(t)?.merged_into.map(|_| (x as u32, t))
+        });
+        let all: Vec<(u32, TraceId)> = before.chain([(e, side)]).collect();
+        let mut merges = Vec::with_capacity(all.len());
+        for &(exit, t) in &all {
             let Some(st) = self.cache.get(t) else { return };
             match vela_ir::merge::plan(&r.ir, SnapId(exit), &st.ir) {
                 Ok(plan) => merges.push((exit, t, plan)),
@@ -794,7 +798,6 @@ impl JitState {
                 s.merged_into = Some(p.root);
             }
         }
-        self.cache.get_mut(p.root).expect("live").merged = p.merged;
         self.log(&format!("merged side traces into {name}"));
     }
 
@@ -1130,7 +1133,6 @@ impl TraceRecord {
             compile_ms,
             first_compile: false,
             ir: Trace::new(),
-            merged: Vec::new(),
             merged_into: None,
         }
     }
