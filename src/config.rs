@@ -7,16 +7,24 @@ pub use crate::jit::state::DumpFlags;
 pub struct Config {
     /// Run the trace JIT (`--jit=on|off`, env `VELA_JIT=off`).
     pub jit: bool,
-    /// Back-edges before a loop is recorded (`--hot-loop`). LuaJIT uses 56;
-    /// an LLVM compile costs about as much as a few thousand interpreted loop
-    /// iterations, so VelaVM waits a little longer before committing to one.
+    /// Back-edges before a loop is recorded (`--hot-loop`). LuaJIT uses 56,
+    /// but its compiles take tens of microseconds and an LLVM compile takes
+    /// about 5 ms: as much as interpreting some 50,000 iterations of a small
+    /// loop. At 3000 the wait costs a tenth of a compile, and loops that run
+    /// only a few thousand times in all (an outer loop whose inner loop is
+    /// native, a loop over a short array) are not compiled at all.
+    /// Measured with `hot_exit` (wall, `perf stat -r 8`, 200/100 against
+    /// 3000/2000): matrix_multiply 0.151 -> 0.119 s (9 traces -> 5),
+    /// spectral_norm 0.096 -> 0.088, fannkuch_redux 0.306 -> 0.276,
+    /// nested_loops 0.146 -> 0.139, sieve 0.101 -> 0.096, mandelbrot 0.099
+    /// -> 0.094, sum_loop and nbody equal.
     pub hot_loop: u32,
     /// Times a trace exit is taken before a side trace is recorded from it
-    /// (`--hot-exit`). LuaJIT's hotexit is 10, but an LLVM compile (about
-    /// 5 ms) costs as much as thousands of exits through the interpreter, and
-    /// many exits taken 10 times are rare paths: at 100 sieve compiles 9
-    /// traces instead of 13, and sieve, fannkuch_redux and spectral_norm ran
-    /// 7-8% faster, the rest within 3% (idle machine, 5 runs each).
+    /// (`--hot-exit`). LuaJIT's hotexit is 10; here a compile costs as much as
+    /// a few thousand exits through the interpreter, and a side trace for an
+    /// exit taken a few hundred times in all (an inner loop's exit when the
+    /// outer loop runs 340 times) never pays for itself. Chosen with
+    /// `hot_loop` (above).
     pub hot_exit: u32,
     /// Entries of a side trace that ends back at its root's loop header
     /// before the root is recompiled with it merged in (`--hot-merge`; 0:
@@ -61,8 +69,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             jit: std::env::var("VELA_JIT").map(|v| v != "off").unwrap_or(true),
-            hot_loop: 200,
-            hot_exit: 100,
+            hot_loop: 3000,
+            hot_exit: 2000,
             hot_merge: HOT_MERGE,
             max_trace: 2000,
             jit_verbose: false,

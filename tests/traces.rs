@@ -62,7 +62,7 @@ const TRACES_DIR: &str = "traces";
 const OFF: &[&str] = &["--jit=off"];
 /// The JIT, eager, with its report. `--jit=on` so that `VELA_JIT=off` in the
 /// environment cannot silently turn these into interpreter runs.
-/// `--hot-exit=10` (LuaJIT's hotexit; the default is 100): the scenarios
+/// `--hot-exit=10` (LuaJIT's hotexit; the default is 2000): the scenarios
 /// grow side traces from exits their short loops take a few dozen times,
 /// and `--hot-merge=1000` merges those that end at their loop header once
 /// entered a thousand times. A scenario's own `// flags:` come after the
