@@ -1,5 +1,5 @@
 //! The LLVM back end: lowers one `vela_ir::Trace` to native code (inkwell,
-//! LLVM 14, MCJIT) and owns that code. Must not know about the recorder, the
+//! LLVM 14; `super::loader` places the object code) and owns that code. Must not know about the recorder, the
 //! interpreter's frames or the GC: it sees only the IR and the value/object
 //! layouts of `super::layout`.
 //!
@@ -67,9 +67,10 @@
 //! # Pipeline and compile time
 //!
 //! Lowering, then a short new-pass-manager pipeline (`PASSES`), then integer
-//! division by constants is expanded (`expand_const_divs`), then MCJIT
-//! generates code with FastISel and the greedy register allocator
-//! (`CODEGEN_FLAGS`, set once per process). Only `compile_keeping_ir` (for
+//! division by constants is expanded (`expand_const_divs`), then the code
+//! generator emits an object file with FastISel and the greedy register
+//! allocator (`CODEGEN_FLAGS`, set once per process), which
+//! `super::loader` places and relocates. Only `compile_keeping_ir` (for
 //! `--dump=llvm|asm`) also writes the optimised module out as bitcode.
 //!
 //! Measured on a busy 2-core EPYC VM (release build): the `compile_time`
@@ -77,33 +78,29 @@
 //! (31 guards, 8 divisions by constants, little for exits to share) about
 //! 10 ms; nbody's 170-instruction main trace (43 exits) about 14 ms in a real
 //! run: 0.9 ms lowering and verifying, 2.4 ms IR passes, 10 ms code
-//! generation. About 3 ms of code generation is paid per execution engine
-//! whatever the trace (building the code generator's pass pipeline, subtarget
-//! tables, object emission and loading); the rest grows with the machine
-//! code, over half of which is still exit paths after `ExitTree`'s sharing.
+//! generation. About 3 ms of code generation is paid per trace whatever its
+//! size (building the code generator's pass pipeline, object emission); the
+//! rest grows with the machine code, over half of which is still exit paths
+//! after `ExitTree`'s sharing. Each thread keeps one `TargetMachine` for all
+//! its compiles: MCJIT, used before, made one per trace, and rebuilding its
+//! subtarget tables cost about 0.7 ms of every compile.
 //!
 //! # Ownership
 //!
-//! Each trace gets its own LLVM `Context`, module and MCJIT execution engine.
-//! The context is boxed and its address kept raw; the engine is stored as
-//! `ExecutionEngine<'static>` and `Drop` disposes of the engine (which owns
-//! the module and the memory manager, `super::memory::TraceMemory`, that maps
-//! the machine code) before the context. Disposing of the engine destroys the
-//! memory manager, which unmaps the code, so dropping a `CompiledTrace` gives
-//! its pages back to the system (`code_bytes` says how many): `entry` must
-//! not be called after.
+//! Each compile gets its own LLVM `Context` and module, dropped when the
+//! compile ends: a `CompiledTrace` keeps only its machine code (in a
+//! `super::memory::TraceMemory`) and, for dumps, the optimised module as
+//! bitcode. Dropping it unmaps the code and gives the pages back to the system
+//! (`code_bytes` says how many): `entry` must not be called after.
 
 use std::cell::{Cell, OnceCell};
 use std::ffi::{c_char, c_int, CString};
-use std::mem::ManuallyDrop;
-use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use inkwell::attributes::{Attribute, AttributeLoc};
 use inkwell::basic_block::BasicBlock;
 use inkwell::builder::{Builder, BuilderError};
 use inkwell::context::Context;
-use inkwell::execution_engine::ExecutionEngine;
 use inkwell::intrinsics::Intrinsic;
 use inkwell::memory_buffer::MemoryBuffer;
 use inkwell::module::Module;
@@ -124,6 +121,7 @@ use super::layout::{
     NC_STACK_LIMIT, NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, STR_DATA, STR_LEN,
     VALUE_SIZE, VALUE_WORDS,
 };
+use super::loader;
 use super::memory::{MappedBytes, TraceMemory};
 use crate::runtime::Value;
 
@@ -206,15 +204,14 @@ const PASSES: &str = "function(early-cse,instcombine,simplifycfg)";
 /// 0.181 s; the passes cost about 0.5 ms of the 10 ms recompile.
 const MERGED_PASSES: &str =
     "always-inline,function(early-cse<memssa>,instcombine,jump-threading,early-cse<memssa>,simplifycfg)";
-/// Machine-code optimisation level for MCJIT and for `asm()`.
+/// Machine-code optimisation level, for compiles and for `asm()`.
 const CODEGEN_OPT: OptimizationLevel = OptimizationLevel::Default;
 
 /// Branch weight of a guard's exit edge relative to staying on trace.
 const COLD_WEIGHT: u64 = 1;
 const HOT_WEIGHT: u64 = 1 << 20;
 
-/// A trace compiled to machine code. Owns the LLVM context, the execution
-/// engine and (through it) the module and code; dropping it frees them.
+/// A trace compiled to machine code. Owns the code; dropping it unmaps it.
 pub struct CompiledTrace {
     /// The code. Valid only while `self` lives. Safety contract for callers:
     /// `base` points at the trace's base slot of a stack with room for every
@@ -225,37 +222,15 @@ pub struct CompiledTrace {
     /// to (`Linkage::links`).
     pub body: usize,
     name: String,
-    /// The optimised module as bitcode (captured before MCJIT's code
-    /// generator rewrites the module in place), if asked for: writing it
-    /// costs about 5% of a compile and only the dumps read it.
-    ir: Option<MemoryBuffer<'static>>,
-    /// What the engine's memory manager has mapped.
+    /// The optimised module as bitcode (captured before the code generator
+    /// rewrites the module in place), if asked for: writing it costs about 5%
+    /// of a compile and only the dumps read it.
+    ir: Option<Vec<u8>>,
+    /// How much of `memory` is mapped.
     mapped: MappedBytes,
-    engine: ManuallyDrop<ExecutionEngine<'static>>,
-    context: NonNull<Context>,
+    /// The placed machine code and constants; `entry` and `body` point in.
+    _memory: TraceMemory,
 }
-
-impl Drop for CompiledTrace {
-    fn drop(&mut self) {
-        // SAFETY: `engine` is dropped exactly once, here, and nothing else in
-        // `self` refers to it. It is the last user of the context (the module
-        // wrapper and builder were dropped at the end of `build`), so the
-        // context, made by `Box::into_raw` in `compile` and freed only here,
-        // can go after it.
-        unsafe {
-            ManuallyDrop::drop(&mut self.engine);
-            drop(Box::from_raw(self.context.as_ptr()));
-        }
-    }
-}
-
-// SAFETY: a `CompiledTrace` is the only owner of its LLVM context, engine,
-// module and memory manager: the inkwell wrappers that shared the engine's
-// reference count (the module's) died in `build`, and `MappedBytes` is
-// atomic. LLVM objects of different contexts may be used on different
-// threads, so the whole can move to another thread (the compile thread
-// hands it to the VM's); it is never used from two threads at once.
-unsafe impl Send for CompiledTrace {}
 
 impl std::fmt::Debug for CompiledTrace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -289,13 +264,13 @@ impl CompiledTrace {
     /// A copy of the optimised module in context `cx`.
     fn reload<'c>(&self, cx: &'c Context) -> Result<Module<'c>, String> {
         let ir = self.ir.as_ref().ok_or("its IR was not kept (compile_keeping_ir keeps it)")?;
-        let buf = MemoryBuffer::create_from_memory_range_copy(ir.as_slice(), &self.name);
+        let buf = MemoryBuffer::create_from_memory_range_copy(ir, &self.name);
         cx.create_module_from_ir(buf).map_err(|e| e.to_string())
     }
 
     /// The trace's machine code as assembly (`--dump=asm`). Produced by
     /// re-running the code generator (same CPU, features, code model and
-    /// optimisation level as MCJIT) over the optimised module, so it matches
+    /// optimisation level as the compile) over the optimised module, so it matches
     /// the code that runs, modulo addresses. Only a trace from
     /// `compile_keeping_ir` has it.
     pub fn asm(&self) -> String {
@@ -309,7 +284,7 @@ impl CompiledTrace {
         let host = host()?;
         let cx = Context::create();
         let module = self.reload(&cx)?;
-        // MCJIT picks the large code model on x86-64 when none is given.
+        // The code model of `TM`.
         let tm = target_machine(host, CodeModel::Large)?;
         tm.set_asm_verbosity(true);
         let out = tm.write_to_memory_buffer(&module, FileType::Assembly).map_err(|e| e.to_string())?;
@@ -395,9 +370,7 @@ fn target_machine(host: &Host, model: CodeModel) -> Result<TargetMachine, String
 /// `perf stat -r 8`), so the first trace carries it instead.
 pub fn warm_up() -> Result<(), String> {
     let host = host()?;
-    PASS_TM.with(|tm| {
-        tm.get_or_init(|| target_machine(host, CodeModel::JITDefault)).as_ref().map(|_| ()).map_err(Clone::clone)
-    })
+    TM.with(|tm| tm.get_or_init(|| target_machine(host, CodeModel::Large)).as_ref().map(|_| ()).map_err(Clone::clone))
 }
 
 /// A side trace compiled into its root's code (`compile_merged`).
@@ -447,62 +420,46 @@ pub fn compile_merged(
 ) -> Result<CompiledTrace, String> {
     let host = host()?;
     let name = if name.is_empty() { "trace" } else { name };
-    let raw = Box::into_raw(Box::new(Context::create()));
-    // SAFETY: `raw` is a live, uniquely owned Context. The `'static` borrow is
-    // a lie the types need (inkwell ties engines to their context's lifetime);
-    // it is sound because every value borrowing the context either dies in
-    // `build` or is the engine, which `CompiledTrace::drop` (or the error path
-    // below) drops before freeing the context.
-    let cx: &'static Context = unsafe { &*raw };
-    match build(cx, host, trace, name, linkage, merges, keep_ir) {
-        Ok((engine, mapped, ir, addr, body)) => {
-            // SAFETY: `addr` is the address MCJIT gave the function we built
-            // with signature `i64 (i64*)`, which matches `EntryFn` in the C
-            // ABI; it stays valid while `engine` lives, i.e. while the
-            // returned `CompiledTrace` does.
-            let entry = unsafe { std::mem::transmute::<usize, EntryFn>(addr) };
-            Ok(CompiledTrace {
-                entry,
-                body,
-                name: name.to_string(),
-                ir,
-                mapped,
-                engine: ManuallyDrop::new(engine),
-                // SAFETY: from `Box::into_raw`, never null.
-                context: unsafe { NonNull::new_unchecked(raw) },
-            })
-        }
-        Err(e) => {
-            // SAFETY: `build` returned, so every LLVM object it made from `cx`
-            // is gone; nothing refers to the context any more.
-            drop(unsafe { Box::from_raw(raw) });
-            Err(e)
-        }
-    }
+    let cx = Context::create();
+    let (loaded, ir) = TM.with(|tm| {
+        let tm = tm.get_or_init(|| target_machine(host, CodeModel::Large)).as_ref()?;
+        build(&cx, tm, host, trace, name, linkage, merges, keep_ir)
+    })?;
+    let find = |f: &str| loaded.functions.get(f).copied().ok_or_else(|| format!("JIT: {f} missing from the object"));
+    let addr = find(name)?;
+    let body = find(&format!("{name}.body"))?;
+    // SAFETY: `addr` is where the loader placed the function we built with
+    // signature `i64 (i64*)`, which matches `EntryFn` in the C ABI; it stays
+    // valid while `loaded.memory` is mapped, i.e. while the returned
+    // `CompiledTrace` lives.
+    let entry = unsafe { std::mem::transmute::<usize, EntryFn>(addr) };
+    let mapped = loaded.memory.mapped();
+    Ok(CompiledTrace { entry, body, name: name.to_string(), ir, mapped, _memory: loaded.memory })
 }
 
 thread_local! {
-    /// The target machine the IR passes run with (cost model, data layout);
-    /// made once per thread because creating one is not free.
-    static PASS_TM: OnceCell<Result<TargetMachine, String>> = const { OnceCell::new() };
+    /// The target machine of this thread's compiles: the IR passes' cost
+    /// model and data layout, and the code generator. Made once per thread
+    /// because creating one (and the subtarget it builds on first use) is
+    /// not free. The large code model, as MCJIT used on x86-64: a trace's
+    /// code reaches helpers and constants anywhere in the address space.
+    static TM: OnceCell<Result<TargetMachine, String>> = const { OnceCell::new() };
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build(
-    cx: &'static Context,
+    cx: &Context,
+    tm: &TargetMachine,
     host: &Host,
     trace: &Trace,
     name: &str,
     linkage: Option<Linkage>,
     merges: &[Merge],
     keep_ir: bool,
-) -> Result<(ExecutionEngine<'static>, MappedBytes, Option<MemoryBuffer<'static>>, usize, usize), String> {
+) -> Result<(loader::Loaded, Option<Vec<u8>>), String> {
     let module = cx.create_module(name);
-    PASS_TM.with(|tm| {
-        let tm = tm.get_or_init(|| target_machine(host, CodeModel::JITDefault)).as_ref()?;
-        module.set_triple(&tm.get_triple());
-        module.set_data_layout(&tm.get_target_data().get_data_layout());
-        Ok::<_, String>(())
-    })?;
+    module.set_triple(&tm.get_triple());
+    module.set_data_layout(&tm.get_target_data().get_data_layout());
 
     let mut merged = Vec::with_capacity(merges.len());
     for (k, m) in merges.iter().enumerate() {
@@ -523,28 +480,15 @@ fn build(
         return Err(format!("internal error: LLVM rejected the lowered trace: {why}"));
     }
     let passes = if merges.is_empty() { PASSES } else { MERGED_PASSES };
-    PASS_TM.with(|tm| {
-        let tm = tm.get().expect("made above").as_ref()?;
-        module.run_passes(passes, tm, PassBuilderOptions::create()).map_err(|e| e.to_string())
-    })?;
+    module.run_passes(passes, tm, PassBuilderOptions::create()).map_err(|e| e.to_string())?;
     expand_const_divs(cx, func)?;
-    // Bitcode: much cheaper to write than text, and MCJIT's code generator
-    // is about to rewrite the module in place.
-    let ir = keep_ir.then(|| module.write_bitcode_to_memory());
-    let fname = wrapper.get_name().to_string_lossy().into_owned();
-    let bname = func.get_name().to_string_lossy().into_owned();
-    // The engine owns the memory manager from here on (also when creating it
-    // fails: LLVM then destroys the manager itself). `JITDefault` is what MCJIT
-    // used when no code model was given: the large model on x86-64, as
-    // `render_asm` assumes. Frame pointers may be omitted and FastISel is on,
-    // as `CODEGEN_FLAGS` already asks process-wide.
-    let (memory, mapped) = TraceMemory::new();
-    let engine = module
-        .create_mcjit_execution_engine_with_memory_manager(memory, CODEGEN_OPT, CodeModel::JITDefault, false, true)
-        .map_err(|e| e.to_string())?;
-    let addr = engine.get_function_address(&fname).map_err(|e| format!("LLVM JIT: {e}"))?;
-    let body = engine.get_function_address(&bname).map_err(|e| format!("LLVM JIT: {e}"))?;
-    Ok((engine, mapped, ir, addr, body))
+    // Bitcode: much cheaper to write than text, and the code generator is
+    // about to rewrite the module in place.
+    let ir = keep_ir.then(|| module.write_bitcode_to_memory().as_slice().to_vec());
+    let object = tm.write_to_memory_buffer(&module, FileType::Object).map_err(|e| format!("LLVM: {e}"))?;
+    let (memory, _) = TraceMemory::new();
+    let loaded = loader::load(object.as_slice(), memory)?;
+    Ok((loaded, ir))
 }
 
 /// The slots whose tag word an exit need not write, with their type: those

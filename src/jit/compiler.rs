@@ -6,8 +6,8 @@
 //! the VM or the recorder: an optimised trace goes in, machine code comes out,
 //! and `JitState` decides what to do with it.
 //!
-//! The thread owns nothing between jobs: each job builds its own LLVM context
-//! and engine (`backend::compile_linked`) and hands the result back whole.
+//! The thread keeps only its target machine between jobs: each job builds its
+//! own LLVM context (`backend::compile_linked`) and hands the result back whole.
 //! It is started on the first job and joined when the `Compiler` is dropped,
 //! after the job in hand (queued ones are skipped), so no LLVM code is still
 //! running when the process tears LLVM's globals down.

@@ -1,24 +1,22 @@
-//! Where a compiled trace's machine code and data live: an MCJIT memory
-//! manager (`TraceMemory`, one per execution engine) that maps its sections
-//! with `mmap`, protects them when MCJIT finalizes the module and unmaps them
-//! when the engine is disposed of, and the process-wide count of mapped bytes
-//! (`live_bytes`). Owns those mappings and nothing else: it must not know
-//! about traces, the IR or LLVM beyond the `McjitMemoryManager` callbacks.
+//! Where a compiled trace's machine code and data live: `TraceMemory` (one
+//! per trace) maps the sections the loader (`super::loader`) places with
+//! `mmap`, protects them once they are relocated (`finalize`) and unmaps them
+//! when dropped; and the process-wide count of mapped bytes (`live_bytes`).
+//! Owns those mappings and nothing else: it must not know about traces, the
+//! IR, LLVM or object files.
 //!
-//! The figures are page-rounded mapped bytes, not the sizes LLVM asked for:
+//! The figures are page-rounded mapped bytes, not the sizes the sections need:
 //! that is what a trace really costs the process, and what a code cache with a
 //! byte budget has to count. Sections of the same kind (code, read-only data,
 //! writable data) share pages, so a typical trace costs two or three pages.
 //!
 //! The manager assumes an instruction cache that stays coherent with data
 //! writes (x86 and x86-64); another architecture would need a cache flush in
-//! `finalize_memory` before the code is run.
+//! `finalize` before the code is run.
 
 use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
-
-use inkwell::memory_manager::McjitMemoryManager;
 
 /// Bytes mapped by every live `TraceMemory` in the process.
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
@@ -44,9 +42,9 @@ pub fn page_size() -> usize {
     })
 }
 
-/// What a section becomes once MCJIT finalizes the module.
+/// What a section becomes once its memory is finalized.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+pub enum Kind {
     Code,
     ReadOnly,
     Writable,
@@ -60,7 +58,7 @@ struct Region {
     used: usize,
     kind: Kind,
     /// Finalized: its protection is final and nothing more goes into it
-    /// (MCJIT may allocate again for a later module; that gets new pages).
+    /// (a later allocation gets new pages).
     sealed: bool,
 }
 
@@ -73,9 +71,8 @@ impl Region {
     }
 }
 
-/// The size of one trace's mappings, shared between its memory manager (which
-/// LLVM owns) and the trace (which reports it). Reads 0 once the mappings are
-/// gone.
+/// The size of one trace's mappings, as a handle that can be read apart from
+/// the `TraceMemory` (statistics). Reads 0 once the mappings are gone.
 #[derive(Clone, Debug, Default)]
 pub struct MappedBytes(Arc<AtomicUsize>);
 
@@ -85,10 +82,7 @@ impl MappedBytes {
     }
 }
 
-/// An MCJIT memory manager for one execution engine. LLVM owns it once it is
-/// handed to the engine and calls `destroy` when the engine is disposed of
-/// (or could not be made); `Drop` unmaps too, so a manager that never reached
-/// LLVM leaks nothing either.
+/// The mappings of one trace's code and data; dropping it unmaps them.
 #[derive(Debug)]
 pub struct TraceMemory {
     regions: Vec<Region>,
@@ -102,8 +96,15 @@ impl TraceMemory {
         (TraceMemory { regions: Vec::new(), mapped: mapped.clone() }, mapped)
     }
 
-    fn allocate(&mut self, size: usize, align: usize, kind: Kind) -> *mut u8 {
-        // LLVM passes alignment 0 for "don't care" in some paths.
+    /// A handle on the size of these mappings.
+    pub fn mapped(&self) -> MappedBytes {
+        self.mapped.clone()
+    }
+
+    /// Room for `size` bytes aligned to `align` (0 means 1) in writable pages
+    /// that become `kind` at `finalize`; null if the alignment is not a power
+    /// of two or the system has no memory to map.
+    pub fn allocate(&mut self, size: usize, align: usize, kind: Kind) -> *mut u8 {
         let align = align.max(1);
         if !align.is_power_of_two() {
             return ptr::null_mut();
@@ -136,7 +137,6 @@ impl TraceMemory {
             )
         };
         if base == libc::MAP_FAILED {
-            // MCJIT turns a null section into a fatal error of its own.
             return ptr::null_mut();
         }
         LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
@@ -150,13 +150,12 @@ impl TraceMemory {
         p
     }
 
-    /// Unmaps everything. Idempotent (LLVM's `destroy` and then `Drop`).
+    /// Unmaps everything.
     fn release(&mut self) {
         for r in self.regions.drain(..) {
             // SAFETY: `base`/`len` are exactly a mapping made in `allocate`,
-            // unmapped only here (the region leaves the list as it goes). The
-            // engine that ran code from it is being disposed of, so nothing
-            // will execute or read it again.
+            // unmapped only here (the region leaves the list as it goes). Its
+            // trace is being dropped, so nothing will execute or read it again.
             let rc = unsafe { libc::munmap(r.base.cast(), r.len) };
             // munmap fails only for arguments that were never a mapping, which
             // would be a bug here; count the bytes as gone either way so the
@@ -168,18 +167,11 @@ impl TraceMemory {
     }
 }
 
-impl McjitMemoryManager for TraceMemory {
-    fn allocate_code_section(&mut self, size: usize, alignment: u32, _id: u32, _name: &str) -> *mut u8 {
-        self.allocate(size, alignment as usize, Kind::Code)
-    }
-
-    fn allocate_data_section(&mut self, size: usize, alignment: u32, _id: u32, _name: &str, ro: bool) -> *mut u8 {
-        self.allocate(size, alignment as usize, if ro { Kind::ReadOnly } else { Kind::Writable })
-    }
-
-    /// Called after MCJIT has applied relocations (and registered the
-    /// unwind tables), so nothing writes code or read-only data after this.
-    fn finalize_memory(&mut self) -> Result<(), String> {
+impl TraceMemory {
+    /// Gives every region allocated so far its final protection (code
+    /// read+execute, read-only data read-only) and seals it. Call once the
+    /// sections are written and relocated: nothing can write them after.
+    pub fn finalize(&mut self) -> Result<(), String> {
         for r in self.regions.iter_mut().filter(|r| !r.sealed) {
             let prot = match r.kind {
                 Kind::Code => libc::PROT_READ | libc::PROT_EXEC,
@@ -197,11 +189,12 @@ impl McjitMemoryManager for TraceMemory {
         }
         Ok(())
     }
-
-    fn destroy(&mut self) {
-        self.release();
-    }
 }
+
+// SAFETY: the regions are private mappings owned by this value alone (the
+// raw pointers are just their addresses); moving the owner to another thread
+// (the compile thread hands traces to the VM's) moves them along.
+unsafe impl Send for TraceMemory {}
 
 impl Drop for TraceMemory {
     fn drop(&mut self) {
@@ -217,10 +210,10 @@ mod tests {
     fn sections_share_pages_by_kind_and_are_unmapped() {
         let page = page_size();
         let (mut mm, mapped) = TraceMemory::new();
-        let code = mm.allocate_code_section(100, 16, 1, ".text");
-        let more = mm.allocate_code_section(10, 64, 2, ".text.more");
-        let ro = mm.allocate_data_section(8, 8, 3, ".rodata.cst8", true);
-        let rw = mm.allocate_data_section(page + 1, 8, 4, ".data", false);
+        let code = mm.allocate(100, 16, Kind::Code);
+        let more = mm.allocate(10, 64, Kind::Code);
+        let ro = mm.allocate(8, 8, Kind::ReadOnly);
+        let rw = mm.allocate(page + 1, 8, Kind::Writable);
         for p in [code, more, ro, rw] {
             assert!(!p.is_null());
         }
@@ -236,7 +229,7 @@ mod tests {
             ro.cast::<u64>().write(7);
             rw.add(page).write(1);
         }
-        mm.finalize_memory().expect("mprotect");
+        mm.finalize().expect("mprotect");
         #[cfg(target_arch = "x86_64")]
         {
             // SAFETY: `code` holds a complete function of this type and is now executable.
@@ -247,27 +240,25 @@ mod tests {
         assert_eq!(unsafe { ro.cast::<u64>().read() }, 7);
 
         // A section after finalize gets its own page, not a sealed one.
-        let late = mm.allocate_data_section(8, 8, 5, ".rodata", true);
+        let late = mm.allocate(8, 8, Kind::ReadOnly);
         assert!(!late.is_null());
         assert_ne!(late as usize / page, ro as usize / page);
         assert_eq!(mapped.get(), 5 * page);
 
-        mm.destroy();
-        assert_eq!(mapped.get(), 0);
         drop(mm);
-        assert_eq!(mapped.get(), 0, "destroy then drop unmaps once");
+        assert_eq!(mapped.get(), 0, "drop unmaps everything");
     }
 
     #[test]
     fn large_alignment_and_empty_sections() {
         let page = page_size();
         let (mut mm, mapped) = TraceMemory::new();
-        let p = mm.allocate_code_section(10, (4 * page) as u32, 1, ".text");
+        let p = mm.allocate(10, 4 * page, Kind::Code);
         assert!(!p.is_null());
         assert_eq!(p as usize % (4 * page), 0);
-        let z = mm.allocate_data_section(0, 0, 2, ".bss", false);
+        let z = mm.allocate(0, 0, Kind::Writable);
         assert!(!z.is_null());
-        assert!(mm.allocate_data_section(8, 3, 3, ".bad", false).is_null(), "alignment 3 is refused");
+        assert!(mm.allocate(8, 3, Kind::Writable).is_null(), "alignment 3 is refused");
         assert!(mapped.get() >= 4 * page);
         drop(mm);
         assert_eq!(mapped.get(), 0);

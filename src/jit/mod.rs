@@ -1,8 +1,8 @@
 //! The trace JIT. The loop profiler is the interpreter's `Loop` instruction
 //! counting into `bytecode::proto::HotSlot`; here are the recorder (one loop
 //! iteration → trace IR, `recorder`), the LLVM back end (`backend`), run on a compile thread (`compiler`), with the
-//! value/object layout it relies on (`layout`) and the memory its machine
-//! code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), the
+//! value/object layout it relies on (`layout`), the loader that places its
+//! object code (`loader`) and the memory that code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), the
 //! code cache (`cache`), and the JIT's state and statistics (`state`).
 //! The IR, its verifier and passes are crate `vela-ir`.
 
@@ -16,6 +16,7 @@ pub mod compiler;
 pub mod deopt;
 pub mod helpers;
 pub mod layout;
+pub mod loader;
 pub mod memory;
 pub mod recorder;
 pub mod state;
