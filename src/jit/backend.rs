@@ -121,8 +121,8 @@ use super::layout::{
     NC_STACK_LIMIT, NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, STR_DATA, STR_LEN,
     VALUE_SIZE, VALUE_WORDS,
 };
-use super::loader;
 use super::memory::{MappedBytes, TraceMemory};
+use super::{loader, perf_map};
 use crate::runtime::Value;
 
 /// A compiled trace's entry point: `base` is slot 0 of the trace's base frame;
@@ -425,7 +425,7 @@ pub fn compile_merged(
         let tm = tm.get_or_init(|| target_machine(host, CodeModel::Large)).as_ref()?;
         build(&cx, tm, host, trace, name, linkage, merges, keep_ir)
     })?;
-    let find = |f: &str| loaded.functions.get(f).copied().ok_or_else(|| format!("JIT: {f} missing from the object"));
+    let find = |f: &str| loaded.address(f).ok_or_else(|| format!("JIT: {f} missing from the object"));
     let addr = find(name)?;
     let body = find(&format!("{name}.body"))?;
     // SAFETY: `addr` is where the loader placed the function we built with
@@ -433,6 +433,7 @@ pub fn compile_merged(
     // valid while `loaded.memory` is mapped, i.e. while the returned
     // `CompiledTrace` lives.
     let entry = unsafe { std::mem::transmute::<usize, EntryFn>(addr) };
+    perf_map::record(&loaded.functions);
     let mapped = loaded.memory.mapped();
     Ok(CompiledTrace { entry, body, name: name.to_string(), ir, mapped, _memory: loaded.memory })
 }

@@ -25,8 +25,23 @@ use super::memory::{Kind, TraceMemory};
 /// An object placed in memory and ready to run.
 pub struct Loaded {
     pub memory: TraceMemory,
-    /// The address of each global function, by name.
-    pub functions: HashMap<String, usize>,
+    /// The object's global functions.
+    pub functions: Vec<Function>,
+}
+
+/// A function of a loaded object.
+pub struct Function {
+    pub name: String,
+    pub address: usize,
+    /// Bytes of machine code.
+    pub size: u64,
+}
+
+impl Loaded {
+    /// The address of function `name`.
+    pub fn address(&self, name: &str) -> Option<usize> {
+        self.functions.iter().find(|f| f.name == name).map(|f| f.address)
+    }
 }
 
 /// Places, relocates and protects the object file `bytes` in `memory`.
@@ -116,14 +131,15 @@ pub fn load(bytes: &[u8], mut memory: TraceMemory) -> Result<Loaded, String> {
     }
     memory.finalize()?;
 
-    let mut functions = HashMap::new();
+    let mut functions = Vec::new();
     for sym in file.symbols() {
         if sym.kind() != object::SymbolKind::Text || !sym.is_global() {
             continue;
         }
         let (SymbolSection::Section(s), Ok(name)) = (sym.section(), sym.name()) else { continue };
         if let Some(&at) = placed.get(&s) {
-            functions.insert(name.to_string(), at as usize + sym.address() as usize);
+            let address = at as usize + sym.address() as usize;
+            functions.push(Function { name: name.to_string(), address, size: sym.size() });
         }
     }
     Ok(Loaded { memory, functions })

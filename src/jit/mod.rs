@@ -2,7 +2,8 @@
 //! counting into `bytecode::proto::HotSlot`; here are the recorder (one loop
 //! iteration → trace IR, `recorder`), the LLVM back end (`backend`), run on a compile thread (`compiler`), with the
 //! value/object layout it relies on (`layout`), the loader that places its
-//! object code (`loader`) and the memory that code lives in (`memory`), OSR entry and deoptimizing exits (`deopt`), the
+//! object code (`loader`), the memory that code lives in (`memory`) and the
+//! symbol file that names it for `perf` (`perf_map`), OSR entry and deoptimizing exits (`deopt`), the
 //! code cache (`cache`), and the JIT's state and statistics (`state`).
 //! The IR, its verifier and passes are crate `vela-ir`.
 
@@ -18,5 +19,6 @@ pub mod helpers;
 pub mod layout;
 pub mod loader;
 pub mod memory;
+pub mod perf_map;
 pub mod recorder;
 pub mod state;
