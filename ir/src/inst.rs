@@ -150,6 +150,10 @@ pub enum Opcode {
     /// Global number `imm` (boxed Value), read from the globals array whose
     /// address is the `KPtr` `a` (the array never moves while traces exist).
     GLoad,
+    /// Global number `imm` of the globals array `a` = boxed `c`. The VM
+    /// treats a global some trace stores to as volatile: no trace bakes its
+    /// value in, so the store needs no invalidation.
+    GStore,
 
     /// A native call of a function-entry trace (a recursive call): the
     /// callee's frame starts at slot `imm` (its arguments and nil-initialised
@@ -225,6 +229,7 @@ impl Opcode {
             Opcode::AStore
                 | Opcode::FStore
                 | Opcode::CStore
+                | Opcode::GStore
                 | Opcode::Call
                 | Opcode::CallG
                 | Opcode::TCall
@@ -320,6 +325,7 @@ impl Opcode {
             Opcode::CStore => "cstore",
             Opcode::Upval => "upval",
             Opcode::GLoad => "gload",
+            Opcode::GStore => "gstore",
             Opcode::TCall => "tcall",
             Opcode::Ret => "ret",
             Opcode::SLen => "slen",

@@ -91,6 +91,7 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         CStore => (&[Want::T(Cell), Want::T(Value)], Res::T(Void)),
         Upval => (&[Want::T(Func)], Res::T(Cell)),
         GLoad => (&[Want::Address], Res::T(Value)),
+        GStore => (&[Want::Address, Want::T(Value)], Res::T(Void)),
         TCall => (&[], Res::T(Value)),
         Ret => (&[Want::Boxable], Res::T(Void)),
         SLen => (&[Want::T(Str)], Res::T(Int)),

@@ -302,6 +302,7 @@ impl Vm {
                         self.stats.instructions += icount;
                         let where_ = rec_where(&rec);
                         let key = (rec.root_proto as usize, rec.loop_id);
+                        self.jit.globals_assigned(&rec.stores_globals);
                         self.jit.abort_any(rec.side_of, key, &why, root_slot(&rec), &where_);
                         return Ok(Flow::Switch);
                     }

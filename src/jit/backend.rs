@@ -1747,6 +1747,13 @@ impl<'a, 'c> Lower<'a, 'c> {
                 let p = self.b.build_pointer_cast(p, self.i64p, "globals").e()?;
                 self.load_value(p, self.slot_index(inst.imm))?
             }
+            Opcode::GStore => {
+                let V::P(p) = self.get(a)? else { return err(format!("{a:?} is not a pointer constant")) };
+                let p = self.b.build_pointer_cast(p, self.i64p, "globals").e()?;
+                let words = self.words(c)?;
+                self.store_value(p, self.slot_index(inst.imm), words)?;
+                return Ok(());
+            }
             Opcode::Upval => return err("unsupported: upvalue access (closure internals)"),
             Opcode::TCall => self.native_call(i)?,
             Opcode::Ret => {

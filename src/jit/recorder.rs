@@ -76,6 +76,10 @@ pub struct Recorder {
     /// The values baked in for `deps` (global, or struct method), checked
     /// again after a native call ran uninstrumented in the interpreter.
     baked: Vec<(Dep, Value)>,
+    /// Globals the trace assigns (`Opcode::GStore`). The VM makes them
+    /// volatile before the trace runs, and also when the recording aborts:
+    /// no trace may bake in a value compiled code changes without telling.
+    pub stores_globals: SmallVec<[u16; 2]>,
     /// The trace makes native calls (`Opcode::TCall`) of its function's
     /// entry trace.
     pub native_calls: bool,
@@ -176,6 +180,7 @@ impl Recorder {
             straight: false,
             deps: Vec::new(),
             baked: Vec::new(),
+            stores_globals: SmallVec::new(),
             native_calls: false,
             returns: false,
             paused: None,
@@ -597,7 +602,7 @@ impl Recorder {
                         | Value::Func(_)
                         | Value::Native(_)
                 );
-                if constant && vm.jit.global_is_constant(g) {
+                if constant && vm.jit.global_is_constant(g) && !self.stores_globals.contains(&g) {
                     // Globals rarely change (functions, settings): bake the
                     // value in and invalidate the trace if it ever does.
                     let k = self.konst(v)?;
@@ -1011,7 +1016,23 @@ impl Recorder {
             | Op::SetUpval { .. }
             | Op::NewCell { .. }
             | Op::Closure { .. } => return abort("captured variables"),
-            Op::SetGlobal { .. } => return abort("global assignment"),
+            Op::SetGlobal { a, g } => {
+                if !self.stores_globals.contains(&g) {
+                    self.stores_globals.push(g);
+                }
+                if self.baked.iter().any(|(d, _)| *d == Dep::Global(g)) {
+                    // Read as a constant earlier in this recording; the abort
+                    // makes it volatile, so the next recording loads it.
+                    return abort("assignment to a global read as a constant");
+                }
+                let v = get!(a);
+                let boxed = self.boxed(v);
+                let mut inst = vela_ir::Inst::new(Opcode::GStore, Type::Void);
+                inst.a = self.trace.kptr(Type::Value, self.globals_addr);
+                inst.imm = g as i64;
+                inst.c = boxed;
+                self.trace.push(inst);
+            }
             Op::ForInPrep { a } => match val!(a) {
                 Value::Array(_) => {
                     // Loading the slot guards that it still holds an array.

@@ -405,11 +405,30 @@ impl JitState {
         !self.volatile.get(g as usize).is_some_and(|b| *b)
     }
 
+    /// Globals a recording assigns: compiled code will write them without
+    /// telling anyone, so from now on none is baked into a trace, and the
+    /// traces that baked one in are invalidated now.
+    pub fn globals_assigned(&mut self, globals: &[u16]) {
+        for &g in globals {
+            if self.volatile.len() <= g as usize {
+                self.volatile.resize(g as usize + 1, false);
+            }
+            if self.volatile.replace(g as usize, true) {
+                continue;
+            }
+            if self.watches_global(g) {
+                self.watched.set(g as usize, false);
+            }
+            self.invalidate_dep(Dep::Global(g), &format!("global #{g} is assigned by a trace"));
+        }
+    }
+
     /// Optimises a finished recording and hands it to the compiler; the
     /// trace is attached (`install`) when its machine code is ready, which
     /// in the synchronous mode is before this returns.
     pub fn finish(&mut self, rec: Box<Recorder>, slot: &HotSlot, where_: &str) {
         let mut rec = *rec;
+        self.globals_assigned(&rec.stores_globals);
         let key = (rec.root_proto as usize, rec.loop_id);
         if let Some((p, _)) = rec.side_of {
             if self.cache.get(p).is_none() {

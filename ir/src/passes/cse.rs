@@ -151,6 +151,7 @@ fn forwarded(store: &Inst, elem: Type) -> Option<(Key, Ref)> {
         Opcode::AStore => (Opcode::ALoad, store.a, store.b),
         Opcode::FStore => (Opcode::FLoad, store.a, Ref::NONE),
         Opcode::CStore => (Opcode::CLoad, store.a, Ref::NONE),
+        Opcode::GStore => (Opcode::GLoad, store.a, Ref::NONE),
         _ => return None,
     };
     let mut load = Inst::new(op, elem);
@@ -234,6 +235,30 @@ mod tests {
              0009 astore 0000 0003 0005
              0010 arr > sload #0 S0
              S0 pc=1 at=0000",
+        );
+    }
+
+    #[test]
+    fn global_stores_forward_and_kill_only_their_global() {
+        check(
+            cse,
+            "0000 val kptr 0x1000
+             0001 val sload #1
+             0002 val gload 0000 global 3
+             0003 val gload 0000 global 4
+             0004 gstore 0000 0001 global 3
+             0005 val gload 0000 global 3
+             0006 val gload 0000 global 4
+             S0 pc=1 at=0007 #1=0002 #2=0003 #3=0005 #4=0006
+             tail S0",
+            // Global 3 reads what was just stored; global 4 is loaded once.
+            "0000 val kptr 0x1000
+             0001 val sload #1
+             0002 val gload 0000 global 3
+             0003 val gload 0000 global 4
+             0004 gstore 0000 0001 global 3
+             S0 pc=1 at=0005 #1=0002 #2=0003 #3=0001 #4=0003
+             tail S0",
         );
     }
 

@@ -59,16 +59,16 @@ pub(crate) fn key(i: &Inst) -> Key {
 /// objects never overlap, and distinct fields of one object are distinct
 /// words). An array's length and element kind (`Mem::Len`) change only in
 /// helpers (`push`): element stores never change them (the recorder stores
-/// only elements of the array's kind). `SLoad` and `GLoad` read nothing a trace
-/// can write (a trace never writes the stack; the recorder aborts on global
-/// assignment and there is no global store opcode), nor do `SLen`/`SByte`
-/// (strings are immutable).
+/// only elements of the array's kind). Globals are told apart by number.
+/// `SLoad` reads nothing a trace can write (a trace never writes the stack),
+/// nor do `SLen`/`SByte` (strings are immutable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Mem {
     Array,
     Len,
     Field(i64),
     Cell,
+    Global(i64),
     /// Everything: what a helper call may write.
     All,
 }
@@ -87,6 +87,7 @@ pub(crate) fn load_mem(i: &Inst) -> Option<Mem> {
         Opcode::ALen | Opcode::AKind => Some(Mem::Len),
         Opcode::FLoad => Some(Mem::Field(i.imm)),
         Opcode::CLoad => Some(Mem::Cell),
+        Opcode::GLoad => Some(Mem::Global(i.imm)),
         _ => None,
     }
 }
@@ -97,6 +98,7 @@ pub(crate) fn store_mem(i: &Inst) -> Option<Mem> {
         Opcode::AStore => Some(Mem::Array),
         Opcode::FStore => Some(Mem::Field(i.imm)),
         Opcode::CStore => Some(Mem::Cell),
+        Opcode::GStore => Some(Mem::Global(i.imm)),
         Opcode::Call | Opcode::CallG | Opcode::TCall | Opcode::Ret => Some(Mem::All),
         _ => None,
     }

@@ -337,6 +337,43 @@ mod tests {
     }
 
     #[test]
+    fn stored_globals_are_reloaded_in_the_loop() {
+        check(
+            peeled,
+            "0000 val kptr 0x1000
+             0001 val gload 0000 global 1
+             0002 int > unbox 0001 S0
+             0003 val gload 0000 global 2
+             0004 int > unbox 0003 S0
+             0005 int add 0002 0004
+             0006 val box 0005
+             0007 gstore 0000 0006 global 1
+             S0 pc=2 at=0001
+             S1 pc=2 at=0008
+             tail S1",
+            // Global 2 is invariant (loaded and guarded once); global 1 is stored, so reloaded.
+            "0000 val kptr 0x1000
+             0001 val gload 0000 global 1
+             0002 int > unbox 0001 S0
+             0003 val gload 0000 global 2
+             0004 int > unbox 0003 S0
+             0005 int add 0002 0004
+             0006 val box 0005
+             0007 gstore 0000 0006 global 1
+             0008 loop
+             0009 val gload 0000 global 1
+             0010 int > unbox 0009 S1
+             0011 int add 0010 0004
+             0012 val box 0011
+             0013 gstore 0000 0012 global 1
+             S0 pc=2 at=0001
+             S1 pc=2 at=0009
+             S2 pc=2 at=0014
+             tail S2",
+        );
+    }
+
+    #[test]
     fn swapped_and_unchanged_slots() {
         check(
             peeled,
