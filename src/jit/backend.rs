@@ -1,7 +1,7 @@
 //! The LLVM back end: lowers one `vela_ir::Trace` to native code (inkwell,
-//! LLVM 14; `super::loader` places the object code) and owns that code. Must not know about the recorder, the
-//! interpreter's frames or the GC: it sees only the IR and the value/object
-//! layouts of `super::layout`.
+//! LLVM 14; `super::loader` places the object code) and owns that code. Must
+//! not know about the recorder, the interpreter's frames or the GC: it sees
+//! only the IR and the value/object layouts of `super::layout`.
 //!
 //! # Calling convention
 //!
@@ -270,8 +270,8 @@ impl CompiledTrace {
 
     /// The trace's machine code as assembly (`--dump=asm`). Produced by
     /// re-running the code generator (same CPU, features, code model and
-    /// optimisation level as the compile) over the optimised module, so it matches
-    /// the code that runs, modulo addresses. Only a trace from
+    /// optimisation level as the compile) over the optimised module, so it
+    /// matches the code that runs, modulo addresses. Only a trace from
     /// `compile_keeping_ir` has it.
     pub fn asm(&self) -> String {
         match self.render_asm() {
@@ -369,8 +369,7 @@ fn target_machine(host: &Host, model: CodeModel) -> Result<TargetMachine, String
 /// run 3-5 ms of wall time (mandelbrot, spectral_norm, nested_loops,
 /// `perf stat -r 8`), so the first trace carries it instead.
 pub fn warm_up() -> Result<(), String> {
-    let host = host()?;
-    TM.with(|tm| tm.get_or_init(|| target_machine(host, CodeModel::Large)).as_ref().map(|_| ()).map_err(Clone::clone))
+    with_tm(host()?, |_| Ok(()))
 }
 
 /// A side trace compiled into its root's code (`compile_merged`).
@@ -421,10 +420,7 @@ pub fn compile_merged(
     let host = host()?;
     let name = if name.is_empty() { "trace" } else { name };
     let cx = Context::create();
-    let (loaded, ir) = TM.with(|tm| {
-        let tm = tm.get_or_init(|| target_machine(host, CodeModel::Large)).as_ref()?;
-        build(&cx, tm, host, trace, name, linkage, merges, keep_ir)
-    })?;
+    let (loaded, ir) = with_tm(host, |tm| build(&cx, tm, host, trace, name, linkage, merges, keep_ir))?;
     let find = |f: &str| loaded.address(f).ok_or_else(|| format!("JIT: {f} missing from the object"));
     let addr = find(name)?;
     let body = find(&format!("{name}.body"))?;
@@ -445,6 +441,11 @@ thread_local! {
     /// not free. The large code model, as MCJIT used on x86-64: a trace's
     /// code reaches helpers and constants anywhere in the address space.
     static TM: OnceCell<Result<TargetMachine, String>> = const { OnceCell::new() };
+}
+
+/// Runs `f` with this thread's target machine, made on first use.
+fn with_tm<R>(host: &Host, f: impl FnOnce(&TargetMachine) -> Result<R, String>) -> Result<R, String> {
+    TM.with(|tm| f(tm.get_or_init(|| target_machine(host, CodeModel::Large)).as_ref()?))
 }
 
 #[allow(clippy::too_many_arguments)]
