@@ -41,6 +41,8 @@ pub enum Helper {
     MapSet,
     /// `len(m)`.
     MapLen,
+    /// `m.remove(k)`: the value removed, or nil.
+    MapRemove,
     /// `{}`.
     MapNew,
     /// An empty array with room for `n` elements (array literals).
@@ -68,6 +70,7 @@ impl Helper {
         Helper::MapHas,
         Helper::MapSet,
         Helper::MapLen,
+        Helper::MapRemove,
         Helper::MapNew,
         Helper::ArrayNew,
         Helper::ArrayFill,
@@ -86,6 +89,7 @@ impl Helper {
             Helper::MapHas => "map_has",
             Helper::MapSet => "map_set",
             Helper::MapLen => "map_len",
+            Helper::MapRemove => "map_remove",
             Helper::MapNew => "map_new",
             Helper::ArrayNew => "array_new",
             Helper::ArrayFill => "array_fill",
@@ -111,7 +115,7 @@ impl Helper {
         use Type::*;
         match self {
             Helper::GcWanted | Helper::MapNew => &[],
-            Helper::MapGet | Helper::MapHas => &[T(Map), T(Value)],
+            Helper::MapGet | Helper::MapHas | Helper::MapRemove => &[T(Map), T(Value)],
             Helper::MapGetOr | Helper::MapSet => &[T(Map), T(Value), T(Value)],
             Helper::MapLen => &[T(Map)],
             Helper::ArrayNew | Helper::StructNew => &[T(Int)],
@@ -127,7 +131,7 @@ impl Helper {
     pub fn result(self) -> Type {
         match self {
             Helper::GcWanted | Helper::MapHas => Type::Bool,
-            Helper::MapGet | Helper::MapGetOr => Type::Value,
+            Helper::MapGet | Helper::MapGetOr | Helper::MapRemove => Type::Value,
             Helper::MapSet | Helper::ArrayPush => Type::Void,
             Helper::MapLen => Type::Int,
             Helper::MapNew => Type::Map,

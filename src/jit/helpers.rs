@@ -111,8 +111,9 @@ unsafe fn key(t: u64, p: u64) -> Option<MapKey> {
 /// The last map entry a lookup found: (map address, key words, entry
 /// index). `m[k] = m.get(k, 0) + 1` then hashes once: the store finds the
 /// entry here. Entry indices stay valid while nothing removes from the map:
-/// no helper does, and `TraceVm` forgets the entry whenever a trace starts
-/// or ends (the interpreter may remove, or the GC free the map, in between).
+/// `map_remove` forgets the entry, and `TraceVm` forgets it whenever a trace
+/// starts or ends (the interpreter may remove, or the GC free the map, in
+/// between).
 #[derive(Clone, Copy)]
 struct Found {
     map: usize,
@@ -150,6 +151,7 @@ pub fn address(h: Helper) -> usize {
         Helper::MapGet => map_get as *const () as usize,
         Helper::MapGetOr => map_get_or as *const () as usize,
         Helper::MapHas => map_has as *const () as usize,
+        Helper::MapRemove => map_remove as *const () as usize,
         Helper::MapSet => map_set as *const () as usize,
         Helper::MapLen => map_len as *const () as usize,
         Helper::MapNew => map_new as *const () as usize,
@@ -191,6 +193,16 @@ unsafe extern "C" fn map_has(m: *mut MapObj, kt: u64, kp: u64) -> u64 {
     // SAFETY: see `map_get`.
     let (m, k) = unsafe { (&*m, key(kt, kp)) };
     k.is_some_and(|k| m.entries.contains_key(&k)) as u64
+}
+
+unsafe extern "C" fn map_remove(m: *mut MapObj, kt: u64, kp: u64) -> HelperValue {
+    // Entries after the removed one move down: `FOUND`'s index may now name
+    // another entry.
+    FOUND.with(|f| f.set(None));
+    // SAFETY: see `map_get`.
+    let (m, k) = unsafe { (obj(m), key(kt, kp)) };
+    let removed = k.and_then(|k| m.get_mut().entries.shift_remove(&k));
+    words(removed.unwrap_or(Value::Nil))
 }
 
 unsafe extern "C" fn map_set(m: *mut MapObj, kt: u64, kp: u64, vt: u64, vp: u64) {

@@ -972,6 +972,15 @@ impl Recorder {
                     let key = self.boxed(kr);
                     set!(a, self.call(Helper::MapHas, &[o, key]));
                 }
+                Value::Map(m) if name == method::REMOVE && n == 1 && is_key(val!(a + 2)) => {
+                    let k = ops::map_key(val!(a + 2)).expect("a key");
+                    let v = m.get().entries.get(&k).copied().unwrap_or(Value::Nil);
+                    let (o, kr) = (get!(a + 1), get!(a + 2));
+                    let key = self.boxed(kr);
+                    let boxed = self.call(Helper::MapRemove, &[o, key]);
+                    let r = self.unbox(boxed, v)?;
+                    set!(a, r)
+                }
                 Value::Map(_) if name == method::LENGTH && n == 0 => {
                     let o = get!(a + 1);
                     set!(a, self.call(Helper::MapLen, &[o]));
