@@ -60,6 +60,8 @@ pub enum Helper {
     Concat,
     /// `s + t` for two strings; fails when the result is too big.
     StrAdd,
+    /// `s.contains(t)` for two strings.
+    StrContains,
 }
 
 impl Helper {
@@ -79,6 +81,7 @@ impl Helper {
         Helper::StructNew,
         Helper::Concat,
         Helper::StrAdd,
+        Helper::StrContains,
     ];
 
     pub fn name(self) -> &'static str {
@@ -98,6 +101,7 @@ impl Helper {
             Helper::StructNew => "struct_new",
             Helper::Concat => "concat",
             Helper::StrAdd => "str_add",
+            Helper::StrContains => "str_contains",
         }
     }
 
@@ -123,14 +127,14 @@ impl Helper {
             Helper::ArrayPush => &[T(Array), T(Value)],
             Helper::ArrayJoin => &[T(Array), T(Str)],
             Helper::Concat => &[Args],
-            Helper::StrAdd => &[T(Str), T(Str)],
+            Helper::StrAdd | Helper::StrContains => &[T(Str), T(Str)],
         }
     }
 
     /// The result type (`Void` for none).
     pub fn result(self) -> Type {
         match self {
-            Helper::GcWanted | Helper::MapHas => Type::Bool,
+            Helper::GcWanted | Helper::MapHas | Helper::StrContains => Type::Bool,
             Helper::MapGet | Helper::MapGetOr | Helper::MapRemove => Type::Value,
             Helper::MapSet | Helper::ArrayPush => Type::Void,
             Helper::MapLen => Type::Int,

@@ -162,6 +162,7 @@ pub fn address(h: Helper) -> usize {
         Helper::StructNew => struct_new as *const () as usize,
         Helper::Concat => concat as *const () as usize,
         Helper::StrAdd => str_add as *const () as usize,
+        Helper::StrContains => str_contains as *const () as usize,
     }
 }
 
@@ -341,6 +342,12 @@ unsafe extern "C" fn concat(parts: *const Value, n: u64) -> *mut StrObj {
     // SAFETY: see above.
     let (vm, parts) = unsafe { (vm(), std::slice::from_raw_parts(parts, n as usize)) };
     text_of(vm, parts.iter().copied(), "")
+}
+
+unsafe extern "C" fn str_contains(a: *mut StrObj, b: *mut StrObj) -> u64 {
+    // SAFETY: see `map_get`.
+    let (s, t) = unsafe { ((*a).as_str(), (*b).as_str()) };
+    s.contains(t) as u64
 }
 
 unsafe extern "C" fn str_add(a: *mut StrObj, b: *mut StrObj) -> *mut StrObj {

@@ -957,6 +957,10 @@ impl Recorder {
                     self.bounds_guards(ir, len);
                     set!(a, self.trace.emit(Opcode::SByte, Type::Int, o, ir));
                 }
+                Value::Str(_) if name == method::CONTAINS && n == 1 && matches!(val!(a + 2), Value::Str(_)) => {
+                    let (o, t) = (get!(a + 1), get!(a + 2));
+                    set!(a, self.call(Helper::StrContains, &[o, t]));
+                }
                 Value::Map(_) if name == method::GET && n == 2 && is_key(val!(a + 2)) => {
                     let Value::Map(m) = val!(a + 1) else { unreachable!("matched") };
                     let k = ops::map_key(val!(a + 2)).expect("a key");
