@@ -125,13 +125,35 @@ use super::memory::{MappedBytes, TraceMemory};
 use super::{loader, perf_map};
 use crate::runtime::Value;
 
-/// A compiled trace's entry point: `base` is slot 0 of the trace's base frame;
-/// returns the id of the snapshot it exited through.
-///
-/// The result is an exit code: the snapshot's index in the low 32 bits and
-/// the serial number (`Linkage::serial`) of the trace that took the exit in
-/// the high ones, since a linked exit may continue in another trace.
-pub type EntryFn = unsafe extern "C" fn(base: *mut Value) -> u64;
+/// The door into trace bodies (`door`): calls the `tailcc` body at address
+/// `body` with `base` and returns its exit code.
+type DoorFn = unsafe extern "C" fn(base: *mut Value, body: usize) -> u64;
+
+/// How to run a compiled trace from Rust: its body, called through the door.
+#[derive(Clone, Copy)]
+pub struct Entry {
+    door: DoorFn,
+    body: usize,
+}
+
+impl Entry {
+    /// Runs the trace (and any it links to) from `base`, slot 0 of the
+    /// trace's base frame, and returns the final exit code: the snapshot's
+    /// index in the low 32 bits and the serial number (`Linkage::serial`) of
+    /// the trace that took the exit in the high ones, since a linked exit may
+    /// continue in another trace.
+    ///
+    /// # Safety
+    /// `base` points at the trace's base slot of a stack with room for every
+    /// slot the trace reads or its exits write, every heap object the trace
+    /// refers to (constants included) is alive and not moved, and the trace
+    /// whose `Entry` this is has not been dropped.
+    pub unsafe fn call(self, base: *mut Value) -> u64 {
+        // SAFETY: the door is a C-ABI function of this signature (`door`);
+        // the rest is the caller's contract.
+        unsafe { (self.door)(base, self.body) }
+    }
+}
 
 /// LLVM's `tailcc` calling convention: a call in tail position is always a
 /// jump, so a chain of linked traces runs in one native stack frame.
@@ -213,11 +235,8 @@ const HOT_WEIGHT: u64 = 1 << 20;
 
 /// A trace compiled to machine code. Owns the code; dropping it unmaps it.
 pub struct CompiledTrace {
-    /// The code. Valid only while `self` lives. Safety contract for callers:
-    /// `base` points at the trace's base slot of a stack with room for every
-    /// slot the trace reads or its exits write, and every heap object the
-    /// trace refers to (constants included) is alive and not moved.
-    pub entry: EntryFn,
+    /// How to run the code (valid only while `self` lives).
+    pub entry: Entry,
     /// The `tailcc` function behind `entry`: what other traces' exits jump
     /// to (`Linkage::links`).
     pub body: usize,
@@ -234,7 +253,7 @@ pub struct CompiledTrace {
 
 impl std::fmt::Debug for CompiledTrace {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledTrace").field("name", &self.name).field("entry", &(self.entry as *const ())).finish()
+        f.debug_struct("CompiledTrace").field("name", &self.name).field("body", &(self.body as *const ())).finish()
     }
 }
 
@@ -420,16 +439,12 @@ pub fn compile_merged(
     let host = host()?;
     let name = if name.is_empty() { "trace" } else { name };
     let cx = Context::create();
-    let (loaded, ir) = with_tm(host, |tm| build(&cx, tm, host, trace, name, linkage, merges, keep_ir))?;
-    let find = |f: &str| loaded.address(f).ok_or_else(|| format!("JIT: {f} missing from the object"));
-    let addr = find(name)?;
-    let body = find(&format!("{name}.body"))?;
-    // SAFETY: `addr` is where the loader placed the function we built with
-    // signature `i64 (i64*)`, which matches `EntryFn` in the C ABI; it stays
-    // valid while `loaded.memory` is mapped, i.e. while the returned
-    // `CompiledTrace` lives.
-    let entry = unsafe { std::mem::transmute::<usize, EntryFn>(addr) };
+    let (mut loaded, ir) = with_tm(host, |tm| build(&cx, tm, host, trace, name, linkage, merges, keep_ir))?;
+    let body =
+        loaded.address(&format!("{name}.body")).ok_or_else(|| format!("JIT: {name}.body missing from the object"))?;
     perf_map::record(&loaded.functions);
+    keep_door(&mut loaded)?;
+    let entry = Entry { door: door()?, body };
     let mapped = loaded.memory.mapped();
     Ok(CompiledTrace { entry, body, name: name.to_string(), ir, mapped, _memory: loaded.memory })
 }
@@ -476,8 +491,12 @@ fn build(
     }
     let role = Role::Whole { merged };
     let func = Lower::new(cx, &module, trace, &format!("{name}.body"), host, linkage, role)?.run()?;
-    let wrapper = entry_wrapper(cx, &module, func, name, host)?;
-    if !func.verify(false) || !wrapper.verify(false) {
+    // Not into a module the dumps show: whether it is there would depend on
+    // what else the process compiled first.
+    if DOOR.get().is_none() && !keep_ir {
+        add_door(cx, &module, host)?;
+    }
+    if !func.verify(false) {
         let why = module.verify().err().map(|e| e.to_string()).unwrap_or_default();
         return Err(format!("internal error: LLVM rejected the lowered trace: {why}"));
     }
@@ -489,7 +508,7 @@ fn build(
     let ir = keep_ir.then(|| module.write_bitcode_to_memory().as_slice().to_vec());
     let object = tm.write_to_memory_buffer(&module, FileType::Object).map_err(|e| format!("LLVM: {e}"))?;
     let (memory, _) = TraceMemory::new();
-    let loaded = loader::load(object.as_slice(), memory)?;
+    let loaded = loader::load(object.as_slice(), memory, Some(DOOR_SECTION))?;
     Ok((loaded, ir))
 }
 
@@ -508,30 +527,84 @@ fn entry_tags(trace: &Trace) -> FxHashMap<i64, Type> {
     trace.insts.iter().filter(|i| i.op == Opcode::SLoad && i.ty.tag().is_some()).map(|i| (i.imm, i.ty)).collect()
 }
 
-/// The C-ABI entry point `name`: calls the trace's `tailcc` body. Exits
+/// The door's address once some compile has made it (`DOOR_SECTION`).
+static DOOR: OnceLock<usize> = OnceLock::new();
+
+/// The ELF section the door is emitted in: the loader keeps it apart from
+/// the trace that brought it, so evicting that trace leaves the door.
+const DOOR_SECTION: &str = ".text.vela.door";
+const DOOR_NAME: &str = "vela.door";
+
+/// Adds the C-ABI function through which Rust runs every trace to `module`:
+/// `vela.door(base, body)` calls the `tailcc` body at address `body`. Exits
 /// that link to other traces jump from body to body; only the final exit
-/// code comes back through here.
-fn entry_wrapper<'c>(
-    cx: &'c Context,
-    module: &Module<'c>,
-    body: FunctionValue<'c>,
-    name: &str,
-    host: &Host,
-) -> Result<FunctionValue<'c>, String> {
-    let i64p = cx.i64_type().ptr_type(AddressSpace::default());
-    let f = module.add_function(name, cx.i64_type().fn_type(&[i64p.into()], false), None);
+/// code comes back through here. The first compile of the process emits it
+/// alongside its trace, and it is never freed: a door in every module was a
+/// second function for the code generator, about 10% of each compile, and a
+/// module of its own cost as much as several of those.
+fn add_door<'c>(cx: &'c Context, module: &Module<'c>, host: &Host) -> Result<(), String> {
+    let i64 = cx.i64_type();
+    let i64p = i64.ptr_type(AddressSpace::default());
+    let f = module.add_function(DOOR_NAME, i64.fn_type(&[i64p.into(), i64.into()], false), None);
+    f.as_global_value().set_section(Some(DOOR_SECTION));
     let attr = |n: &str| cx.create_enum_attribute(Attribute::get_named_enum_kind_id(n), 0);
     f.add_attribute(AttributeLoc::Function, attr("nounwind"));
     f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-cpu", &host.cpu));
     f.add_attribute(AttributeLoc::Function, cx.create_string_attribute("target-features", &host.features));
     let b = cx.create_builder();
     b.position_at_end(cx.append_basic_block(f, "entry"));
-    let base = f.get_first_param().ok_or("no parameter")?;
-    let call = b.build_call(body, &[base.into()], "exit").e()?;
+    let base = f.get_nth_param(0).ok_or("no parameter")?;
+    let body = f.get_nth_param(1).ok_or("no parameter")?.into_int_value();
+    let fn_ty = i64.fn_type(&[i64p.into()], false);
+    let fp = b.build_int_to_ptr(body, fn_ty.ptr_type(AddressSpace::default()), "body").e()?;
+    let callee = inkwell::values::CallableValue::try_from(fp).map_err(|_| "body is not callable")?;
+    let call = b.build_call(callee, &[base.into()], "exit").e()?;
     call.set_call_convention(TAILCC);
     let r = call.try_as_basic_value().basic().ok_or("trace body returns nothing")?;
     b.build_return(Some(&r)).e()?;
-    Ok(f)
+    if !f.verify(false) {
+        return Err("internal error: LLVM rejected the trace door".to_string());
+    }
+    Ok(())
+}
+
+/// The door, made by the first compile (or, for one that keeps its module
+/// for the dumps, in a module of its own).
+fn door() -> Result<DoorFn, String> {
+    let addr = match DOOR.get() {
+        Some(&a) => a,
+        None => {
+            let host = host()?;
+            let cx = Context::create();
+            let module = cx.create_module(DOOR_NAME);
+            let mut loaded = with_tm(host, |tm| {
+                module.set_triple(&tm.get_triple());
+                module.set_data_layout(&tm.get_target_data().get_data_layout());
+                add_door(&cx, &module, host)?;
+                let object = tm.write_to_memory_buffer(&module, FileType::Object).map_err(|e| format!("LLVM: {e}"))?;
+                loader::load(object.as_slice(), TraceMemory::new().0, Some(DOOR_SECTION))
+            })?;
+            perf_map::record(&loaded.functions);
+            keep_door(&mut loaded)?;
+            *DOOR.get().ok_or("internal error: no door")?
+        }
+    };
+    // SAFETY: `addr` is where the loader placed `vela.door`, built by
+    // `add_door` with signature `i64 (i64*, i64)`, which is `DoorFn` in the
+    // C ABI; its memory is never unmapped.
+    Ok(unsafe { std::mem::transmute::<usize, DoorFn>(addr) })
+}
+
+/// Keeps the door `loaded` brought, if any, unless another compile's came
+/// first (then this one, never used, is unmapped with `loaded.kept`).
+fn keep_door(loaded: &mut loader::Loaded) -> Result<(), String> {
+    let Some(kept) = loaded.kept.take() else { return Ok(()) };
+    let addr = loaded.address(DOOR_NAME).ok_or("JIT: vela.door missing from its object")?;
+    if DOOR.set(addr).is_ok() {
+        // The door serves every trace until the process ends.
+        std::mem::forget(kept);
+    }
+    Ok(())
 }
 
 /// How the exit paths of a trace share their stores. Snapshots along a trace
@@ -2298,7 +2371,7 @@ mod tests {
     fn enter(c: &CompiledTrace, stack: &mut [Value]) -> u32 {
         // SAFETY: the tests size `stack` for every slot their traces read or
         // write, and keep every object the trace refers to alive.
-        unsafe { (c.entry)(stack.as_mut_ptr()) as u32 }
+        unsafe { c.entry.call(stack.as_mut_ptr()) as u32 }
     }
 
     fn run(t: &Trace, stack: &mut [Value]) -> u32 {
@@ -3019,12 +3092,12 @@ mod tests {
         let mut stack = stack(&[Value::Int(41), Value::Nil, Value::Nil], 4);
         // SAFETY: `stack` has every slot the traces touch; the linkage arrays
         // outlive both traces.
-        let code = unsafe { (ta.entry)(stack.as_mut_ptr()) };
+        let code = unsafe { ta.entry.call(stack.as_mut_ptr()) };
         assert_eq!(code, (7 << 32) | 1, "unlinked: A's own exit S1");
         assert_eq!((ca[0].get(), ca[2].get(), cb[0].get()), (1, 1, 0));
         la[1].set(tb.body);
         // SAFETY: as above; `tb` is alive while A links to it.
-        let code = unsafe { (ta.entry)(stack.as_mut_ptr()) };
+        let code = unsafe { ta.entry.call(stack.as_mut_ptr()) };
         assert_eq!(code, (9 << 32) | 1, "linked: B's exit S1");
         assert_eq!((ca[0].get(), ca[2].get(), cb[0].get(), cb[2].get()), (2, 2, 1, 1));
         assert_eq!(int(stack[2]), 42);
@@ -3046,7 +3119,7 @@ mod tests {
         let mut st = stack(&ints, 8);
         // SAFETY: `st` has every slot both traces touch; the linkage arrays
         // outlive the code.
-        let code = unsafe { (t.entry)(st.as_mut_ptr()) };
+        let code = unsafe { t.entry.call(st.as_mut_ptr()) };
         assert_eq!(cr[1 + 8].get(), cs[0].get(), "every merged exit ran the side trace");
         (code, st, cs[0].get(), t)
     }
@@ -3058,10 +3131,10 @@ mod tests {
         assert_eq!(code, (3 << 32) | 9);
         assert_eq!((int(st[1]), int(st[2]), int(st[3])), (45, 3, 9), "total, odd (1, 4, 7), i");
         assert_eq!(sides, 3);
-        // The body (before the C entry wrapper) calls nothing.
+        // The body (the module's one function) calls nothing.
         let asm = t.asm();
-        let body = asm.split("merged:").next().unwrap_or_default();
-        assert!(!body.contains("call"), "the side trace is inlined:\n{body}");
+        assert!(asm.contains("merged.body:"), "{asm}");
+        assert!(!asm.contains("call"), "the side trace is inlined:\n{asm}");
         // i = 10 takes the branch: the side trace's own loop-end exit S6.
         let (code, st, sides, _) = run_merged(11);
         assert_eq!(code, (4 << 32) | 6);
@@ -3070,15 +3143,43 @@ mod tests {
     }
 
     #[test]
+    fn the_door_section_is_kept_apart_from_the_rest_of_its_object() {
+        let host = host().unwrap();
+        let cx = Context::create();
+        let module = cx.create_module("door_only");
+        let object = with_tm(host, |tm| {
+            module.set_triple(&tm.get_triple());
+            module.set_data_layout(&tm.get_target_data().get_data_layout());
+            add_door(&cx, &module, host)?;
+            tm.write_to_memory_buffer(&module, FileType::Object).map_err(|e| e.to_string())
+        })
+        .unwrap();
+        let mut loaded = loader::load(object.as_slice(), TraceMemory::new().0, Some(DOOR_SECTION)).unwrap();
+        let kept = loaded.kept.take().expect("the door's section has memory of its own");
+        let addr = loaded.address(DOOR_NAME).expect("door");
+        // Unmaps all but the door.
+        drop(loaded);
+        let (t, _, s1) = counting_loop();
+        let c = compiled(&t);
+        let mut st = stack(&[Value::Int(0), Value::Int(10)], 4);
+        // SAFETY: `addr` is the door just built (`DoorFn`), its memory is
+        // `kept`, alive here; `st` has every slot the trace touches.
+        let code = unsafe { std::mem::transmute::<usize, DoorFn>(addr)(st.as_mut_ptr(), c.body) };
+        assert_eq!(code as u32, s1.0);
+        assert_eq!(int(st[0]), 10);
+        drop(kept);
+    }
+
+    #[test]
     fn dumps() {
         let (t, _, _) = counting_loop();
         let c = compile_keeping_ir(&t, "test_trace").expect("compiles");
         let ir = c.llvm_ir();
         assert!(ir.contains("define tailcc i64 @test_trace.body(i64* noalias"), "{ir}");
-        assert!(ir.contains("define i64 @test_trace(i64*"), "{ir}");
+        assert!(!ir.contains("vela.door"), "the door is never in a dumped module: {ir}");
         assert!(ir.contains("llvm.sadd.with.overflow.i64"), "{ir}");
         let asm = c.asm();
-        assert!(asm.contains("test_trace:"), "{asm}");
+        assert!(asm.contains("test_trace.body:"), "{asm}");
         assert!(asm.contains("ret"), "{asm}");
         // Without a dump nothing is kept, and saying so is not a crash.
         let plain = compiled(&t);

@@ -176,7 +176,7 @@ impl Vm {
         // while the code holds object pointers.
         let code = unsafe {
             let _helpers = TraceVm::enter(vm);
-            entry((*vm).stack.as_mut_ptr().add(base))
+            entry.call((*vm).stack.as_mut_ptr().add(base))
         };
         if code == RETURNED {
             debug_assert_eq!(self.jit.calls.unwind_len.get(), 0);

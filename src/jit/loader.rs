@@ -25,6 +25,9 @@ use super::memory::{Kind, TraceMemory};
 /// An object placed in memory and ready to run.
 pub struct Loaded {
     pub memory: TraceMemory,
+    /// The section `load` was asked to keep apart, in memory of its own, if
+    /// the object has it.
+    pub kept: Option<TraceMemory>,
     /// The object's global functions.
     pub functions: Vec<Function>,
 }
@@ -44,10 +47,13 @@ impl Loaded {
     }
 }
 
-/// Places, relocates and protects the object file `bytes` in `memory`.
-pub fn load(bytes: &[u8], mut memory: TraceMemory) -> Result<Loaded, String> {
+/// Places, relocates and protects the object file `bytes` in `memory`,
+/// except the section named `apart` (if any), which goes in a memory of its
+/// own (`Loaded::kept`) so that it can outlive the rest.
+pub fn load(bytes: &[u8], mut memory: TraceMemory, apart: Option<&str>) -> Result<Loaded, String> {
     let file = ElfFile64::<LittleEndian>::parse(bytes).map_err(|e| format!("object file: {e}"))?;
     let mut placed: HashMap<SectionIndex, *mut u8> = HashMap::new();
+    let mut kept: Option<TraceMemory> = None;
     for section in file.sections() {
         let SectionFlags::Elf { sh_flags } = section.flags() else { continue };
         if sh_flags & u64::from(SHF_ALLOC) == 0 {
@@ -62,7 +68,11 @@ pub fn load(bytes: &[u8], mut memory: TraceMemory) -> Result<Loaded, String> {
         };
         let size = usize::try_from(section.size()).map_err(|_| "object file: section too large")?;
         let align = usize::try_from(section.align()).map_err(|_| "object file: bad alignment")?;
-        let at = memory.allocate(size, align, kind);
+        let into = match apart {
+            Some(name) if section.name() == Ok(name) => kept.get_or_insert_with(|| TraceMemory::new().0),
+            _ => &mut memory,
+        };
+        let at = into.allocate(size, align, kind);
         if at.is_null() {
             return Err(format!("JIT memory: cannot map {size} bytes for {}", section.name().unwrap_or("?")));
         }
@@ -130,6 +140,9 @@ pub fn load(bytes: &[u8], mut memory: TraceMemory) -> Result<Loaded, String> {
         }
     }
     memory.finalize()?;
+    if let Some(k) = kept.as_mut() {
+        k.finalize()?;
+    }
 
     let mut functions = Vec::new();
     for sym in file.symbols() {
@@ -142,7 +155,7 @@ pub fn load(bytes: &[u8], mut memory: TraceMemory) -> Result<Loaded, String> {
             functions.push(Function { name: name.to_string(), address, size: sym.size() });
         }
     }
-    Ok(Loaded { memory, functions })
+    Ok(Loaded { memory, kept, functions })
 }
 
 /// The address of a function the object calls but does not define (a C
@@ -165,7 +178,7 @@ mod tests {
     #[test]
     fn refuses_what_is_not_an_object_file() {
         let (memory, mapped) = TraceMemory::new();
-        assert!(load(b"not an ELF file", memory).is_err());
+        assert!(load(b"not an ELF file", memory, None).is_err());
         assert_eq!(mapped.get(), 0, "nothing stays mapped");
     }
 
