@@ -94,6 +94,8 @@ enum Key {
     Evictions,
     /// Native call levels rebuilt as interpreter frames (summary line).
     Unwound,
+    /// Native calls of other functions' entry traces made (summary line).
+    NativeCalls,
     /// The longest chain root -> side -> side of side ... among the live
     /// traces (0: no side trace).
     SideDepth,
@@ -154,12 +156,13 @@ fn parse_jit_directives(source: &str) -> Result<JitDirectives, String> {
                 "invalidated" => Key::Invalidated,
                 "evictions" => Key::Evictions,
                 "unwound" => Key::Unwound,
+                "native_calls" => Key::NativeCalls,
                 "side_depth" => Key::SideDepth,
                 "merged" => Key::Merged,
                 _ => {
                     return Err(format!(
                         "line {lineno}: unknown `// jit:` key `{key}` (compiled, aborted, blacklisted, exits, \
-                         entries, side, links, invalidated, evictions, unwound, side_depth, merged)"
+                         entries, side, links, invalidated, evictions, unwound, native_calls, side_depth, merged)"
                     ))
                 }
             };
@@ -195,6 +198,7 @@ struct JitStats {
     invalidated: Option<u64>,
     evictions: Option<u64>,
     unwound: Option<u64>,
+    native_calls: Option<u64>,
     /// Deepest side trace among the trace lines (a root trace is 0).
     side_depth: u64,
     merged: u64,
@@ -215,6 +219,7 @@ impl JitStats {
             Key::Invalidated => return self.invalidated,
             Key::Evictions => return self.evictions,
             Key::Unwound => return self.unwound,
+            Key::NativeCalls => return self.native_calls,
             Key::SideDepth => return self.side.map(|_| self.side_depth),
             Key::Merged => self.merged,
         })
@@ -270,6 +275,10 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
                     }
                     "unwound" => {
                         stats.unwound = Some(number(n)?);
+                        continue;
+                    }
+                    "native calls" => {
+                        stats.native_calls = Some(number(n)?);
                         continue;
                     }
                     _ => continue,

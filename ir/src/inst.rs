@@ -167,6 +167,13 @@ pub enum Opcode {
     /// `jit::deopt`). Never merged or moved; clobbers all heap memory and
     /// the stack from slot `imm - 1` up.
     TCall,
+    /// A native call of another function's entry trace, otherwise as
+    /// `TCall`: the body entered is the address in the word at `a` (a
+    /// `kptr`: the callee function's entry cell, which the VM keeps at its
+    /// entry trace's body, or 0 when it has none). With 0 there it exits
+    /// through its snapshot, as when there is no room, and the interpreter
+    /// makes the call.
+    TCallAt,
     /// Returns boxed `a` from the trace's root frame: writes it to slot -1
     /// (the callee slot, where a return value goes) and leaves with the
     /// "returned" code. Only instructions that define nothing may follow.
@@ -217,6 +224,7 @@ impl Opcode {
             | Opcode::GuardFalse
             | Opcode::GuardDef
             | Opcode::TCall
+            | Opcode::TCallAt
             | Opcode::CallG => true,
             _ => false,
         }
@@ -233,6 +241,7 @@ impl Opcode {
                 | Opcode::Call
                 | Opcode::CallG
                 | Opcode::TCall
+                | Opcode::TCallAt
                 | Opcode::Ret
         )
     }
@@ -241,7 +250,12 @@ impl Opcode {
     /// return: a barrier no load is reused across and no instruction is
     /// merged with, and after which object fields are read again.
     pub fn is_call(self) -> bool {
-        matches!(self, Opcode::Call | Opcode::CallG | Opcode::TCall | Opcode::Ret)
+        matches!(self, Opcode::Call | Opcode::CallG | Opcode::TCall | Opcode::TCallAt | Opcode::Ret)
+    }
+
+    /// A native call of an entry trace (`TCall`, `TCallAt`).
+    pub fn is_native_call(self) -> bool {
+        matches!(self, Opcode::TCall | Opcode::TCallAt)
     }
 
     /// Whether the instruction calls a runtime helper (`imm` names it).
@@ -327,6 +341,7 @@ impl Opcode {
             Opcode::GLoad => "gload",
             Opcode::GStore => "gstore",
             Opcode::TCall => "tcall",
+            Opcode::TCallAt => "tcallat",
             Opcode::Ret => "ret",
             Opcode::SLen => "slen",
             Opcode::SByte => "sbyte",

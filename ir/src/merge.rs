@@ -47,7 +47,7 @@ enum Source {
 /// be merged into `root`, and says how its end rejoins the loop.
 pub fn plan(root: &Trace, exit: SnapId, side: &Trace) -> Result<MergePlan, String> {
     let lp = root.loop_start().ok_or("the root has no loop")?.index();
-    if root.insts.iter().any(|i| matches!(i.op, Opcode::TCall | Opcode::Ret)) {
+    if root.insts.iter().any(|i| i.op.is_native_call() || i.op == Opcode::Ret) {
         return Err("the root makes native calls".into());
     }
     let tail = root.snaps.get(root.tail.ok_or("the root has no tail snapshot")?.0 as usize).ok_or("bad root tail")?;

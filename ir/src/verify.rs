@@ -93,6 +93,7 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         GLoad => (&[Want::Address], Res::T(Value)),
         GStore => (&[Want::Address, Want::T(Value)], Res::T(Void)),
         TCall => (&[], Res::T(Value)),
+        TCallAt => (&[Want::Address], Res::T(Value)),
         Ret => (&[Want::Boxable], Res::T(Void)),
         SLen => (&[Want::T(Str)], Res::T(Int)),
         SByte => (&[Want::T(Str), Want::T(Int)], Res::T(Int)),
@@ -164,7 +165,9 @@ pub fn verify(t: &Trace) -> Result<(), String> {
         match inst.op {
             Opcode::Ret if loop_pos.is_some() => return Err(format!("{}: ret in the loop body", name())),
             Opcode::Ret => ret_at = Some(i),
-            Opcode::TCall if inst.imm < 1 => return Err(format!("{}: callee base #{} below slot 1", name(), inst.imm)),
+            Opcode::TCall | Opcode::TCallAt if inst.imm < 1 => {
+                return Err(format!("{}: callee base #{} below slot 1", name(), inst.imm))
+            }
             _ => {}
         }
         match inst.op {

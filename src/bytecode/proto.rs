@@ -34,6 +34,15 @@ pub struct Proto {
     pub loops: Box<[HotSlot]>,
     /// Profiling and trace state of the function's entry (`FUNC_ENTRY`).
     pub entry: HotSlot,
+    /// The body address of the function's live entry trace, or 0: what
+    /// compiled code that calls this function natively (trace IR `TCallAt`)
+    /// reads, so the cell's address is baked into it. `JitState` sets it
+    /// when such a trace is attached and clears it when the trace leaves
+    /// the cache; the VM keeps its prototypes as long as its traces.
+    pub entry_body: Cell<usize>,
+    /// A recording could not inline a call of this function (it has a loop,
+    /// or recurses): later recordings call its entry trace natively instead.
+    pub call_natively: Cell<bool>,
     /// Line of the definition.
     pub line: u32,
 }

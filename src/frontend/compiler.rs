@@ -3,6 +3,7 @@
 //! globals, structs and member names (`CompileEnv`, which persists across
 //! chunks so the REPL can build on earlier input). Must not execute code.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
@@ -451,6 +452,8 @@ impl<'a> Compiler<'a> {
             upvals: f.upvals,
             loops: (0..f.loop_count).map(|_| Default::default()).collect(),
             entry: Default::default(),
+            entry_body: Cell::new(0),
+            call_natively: Cell::new(false),
             line,
         })
     }

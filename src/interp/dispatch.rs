@@ -75,6 +75,10 @@ impl Vm {
             match flow {
                 Ok(Flow::Return(v)) => return Ok(v),
                 Ok(Flow::Switch) => {
+                    if self.frames.len() == entry {
+                        // A trace returned from the frame this call ran.
+                        return Ok(std::mem::replace(&mut self.jit.returned, Value::Nil));
+                    }
                     // After a trace's GC exit: the safe point right after the
                     // allocation it exited behind, as in the interpreter.
                     if std::mem::take(&mut self.jit.gc_due) && self.heap.should_collect() {
@@ -276,6 +280,9 @@ impl Vm {
                         self.stats.instructions += icount;
                         return Ok(Flow::Switch);
                     }
+                } else if self.recording_paused() && self.enter_while_paused(&proto.entry, frame.base) {
+                    self.stats.instructions += icount;
+                    return Ok(Flow::Switch);
                 }
             }};
         }
@@ -547,6 +554,16 @@ impl Vm {
                     if RECORD || cfg!(not(feature = "loop-counters")) {
                         let _ = id;
                         check_budget!();
+                    }
+                    #[cfg(feature = "loop-counters")]
+                    if RECORD && self.recording_paused() {
+                        // SAFETY: as above, `id` is below `loops.len()`.
+                        let slot = unsafe { proto.loops.get_unchecked(id as usize) };
+                        self.frames.last_mut().expect("frame").pc = cur_pc!();
+                        if self.enter_while_paused(slot, frame.base) {
+                            self.stats.instructions += icount;
+                            return Ok(Flow::Switch);
+                        }
                     }
                 }
                 Op::ForPrep { a, incl, off } => match (r!(a), r!(a + 1)) {
@@ -872,6 +889,30 @@ impl Vm {
         slot.armed.set(true);
         slot.countdown.set(threshold);
         false
+    }
+}
+
+impl Vm {
+    /// Whether a recording is waiting for a native call it recorded to
+    /// return (the interpreter runs the callee unrecorded).
+    fn recording_paused(&self) -> bool {
+        self.jit.recorder.as_ref().is_some_and(|r| r.is_paused())
+    }
+
+    /// While the recording is paused, runs the trace attached at `slot` (a
+    /// function entry or loop header of code the recording does not see),
+    /// as the compiled native call will: a long-running callee then does not
+    /// run in the recording interpreter. Never counts, records or grows
+    /// side traces. Returns whether a trace ran.
+    #[cold]
+    #[inline(never)]
+    fn enter_while_paused(&mut self, slot: &HotSlot, base: usize) -> bool {
+        let Some(t) = slot.trace.get().filter(|&t| self.jit.cache.contains(Some(t))) else { return false };
+        if !self.can_enter(t, base) {
+            return false;
+        }
+        self.enter_trace(t, base);
+        true
     }
 }
 

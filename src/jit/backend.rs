@@ -117,9 +117,9 @@ use vela_ir::merge::MergePlan;
 use vela_ir::{Opcode, Param, Ref, SnapId, Trace, Type};
 
 use super::layout::{
-    NativeCalls, ARRAY_DATA, ARRAY_KIND, ARRAY_LEN, CELL_VALUE, HELPER_FAILED, NC_FRAMES_LEFT, NC_LEVELS_LEFT,
-    NC_STACK_LIMIT, NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS, STR_DATA, STR_LEN,
-    VALUE_SIZE, VALUE_WORDS,
+    NativeCalls, ARRAY_DATA, ARRAY_KIND, ARRAY_LEN, CELL_VALUE, HELPER_FAILED, NC_CALLS_MADE, NC_FRAMES_LEFT,
+    NC_LEVELS_LEFT, NC_STACK_LIMIT, NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS,
+    STR_DATA, STR_LEN, VALUE_SIZE, VALUE_WORDS,
 };
 use super::memory::{MappedBytes, TraceMemory};
 use super::{loader, perf_map};
@@ -521,7 +521,7 @@ fn build(
 /// and the return slot in between: it gets no such shortcut. Halves the
 /// stores of the common exit (and of every link crossing, which exits first).
 fn entry_tags(trace: &Trace) -> FxHashMap<i64, Type> {
-    if trace.insts.iter().any(|i| matches!(i.op, Opcode::TCall | Opcode::Ret)) {
+    if trace.insts.iter().any(|i| i.op.is_native_call() || i.op == Opcode::Ret) {
         return FxHashMap::default();
     }
     trace.insts.iter().filter(|i| i.op == Opcode::SLoad && i.ty.tag().is_some()).map(|i| (i.imm, i.ty)).collect()
@@ -1829,7 +1829,7 @@ impl<'a, 'c> Lower<'a, 'c> {
                 return Ok(());
             }
             Opcode::Upval => return err("unsupported: upvalue access (closure internals)"),
-            Opcode::TCall => self.native_call(i)?,
+            Opcode::TCall | Opcode::TCallAt => self.native_call(i)?,
             Opcode::Ret => {
                 let words = self.words(a)?;
                 self.store_value(self.base, self.slot_index(RETURN_SLOT), words)?;
@@ -1874,8 +1874,21 @@ impl<'a, 'c> Lower<'a, 'c> {
         let no_levels = self.b.build_int_compare(IntPredicate::SLE, ll, self.i64.const_zero(), "").e()?;
         let no_stack = self.b.build_int_compare(IntPredicate::UGT, addr, lim, "").e()?;
         let bad = self.b.build_or(no_frames, no_levels, "").e()?;
-        let bad = self.b.build_or(bad, no_stack, "no_room").e()?;
+        let mut bad = self.b.build_or(bad, no_stack, "no_room").e()?;
+        // `TCallAt`: the callee's entry trace, if it has one now.
+        let mut target = None;
+        if inst.op == Opcode::TCallAt {
+            let V::P(cell) = self.get(inst.a)? else { return err("the entry cell is not a pointer constant") };
+            let cell = self.b.build_pointer_cast(cell, self.i64p, "entry.cell").e()?;
+            let body = self.load(cell, Mem::Jit, "entry.body")?.into_int_value();
+            let none = self.b.build_int_compare(IntPredicate::EQ, body, self.i64.const_zero(), "no_entry").e()?;
+            bad = self.b.build_or(bad, none, "").e()?;
+            target = Some(body);
+        }
         self.guard(i, bad, true, inst.snap)?;
+        if target.is_some() {
+            self.bump(cell(self, NC_CALLS_MADE)?)?;
+        }
 
         // The callee's arguments and nil registers (a Nil has no payload:
         // its tag word is all there is to write).
@@ -1893,19 +1906,19 @@ impl<'a, 'c> Lower<'a, 'c> {
         self.b.build_store(fl_p, fl1).e()?;
         self.b.build_store(ll_p, ll1).e()?;
         let fn_ty = self.i64.fn_type(&[self.i64p.into()], false);
-        let call = if l.call_target == 0 {
-            self.b.build_call(self.f, &[callee.into()], "callee.code").e()?
-        } else {
-            let fp = self
-                .b
-                .build_int_to_ptr(
-                    self.i64.const_int(l.call_target as u64, false),
-                    fn_ty.ptr_type(AddressSpace::default()),
-                    "",
-                )
-                .e()?;
-            let target = inkwell::values::CallableValue::try_from(fp).map_err(|_| "call target is not callable")?;
-            self.b.build_call(target, &[callee.into()], "callee.code").e()?
+        // Its own entry trace: this function, or (from a side trace) its root's.
+        let target = match target {
+            None if l.call_target == 0 => None,
+            None => Some(self.i64.const_int(l.call_target as u64, false)),
+            t => t,
+        };
+        let call = match target {
+            None => self.b.build_call(self.f, &[callee.into()], "callee.code").e()?,
+            Some(addr) => {
+                let fp = self.b.build_int_to_ptr(addr, fn_ty.ptr_type(AddressSpace::default()), "").e()?;
+                let target = inkwell::values::CallableValue::try_from(fp).map_err(|_| "call target is not callable")?;
+                self.b.build_call(target, &[callee.into()], "callee.code").e()?
+            }
         };
         call.set_call_convention(TAILCC);
         let code = call.try_as_basic_value().basic().ok_or("trace body returns nothing")?.into_int_value();

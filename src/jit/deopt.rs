@@ -65,22 +65,31 @@ impl Vm {
             let (t, exit) = match self.run_trace(next, base) {
                 Ran::Returned => {
                     // The root frame's function returned (the result is in
-                    // its callee slot): the caller resumes after its call.
-                    self.frames.pop();
+                    // its callee slot): the caller resumes after its call,
+                    // or, when that frame was the first `Vm::execute` ran (a
+                    // loop's side trace returns from whatever frame the loop
+                    // is in), `execute` returns the result.
+                    let f = self.frames.pop().expect("the trace's frame");
+                    self.jit.returned = self.stack[f.base - 1];
                     return;
                 }
                 Ran::Checkpoint(b) => {
                     // A checkpoint: root loop trace `next` stopped at its entry.
                     base = b;
                     let (id, header_pc) = self.jit.checkpoint.take().expect("set by run_trace");
-                    if self.jit.discard_if_failing(id) {
+                    // Not while a recording is paused in a native call
+                    // (`Vm::enter_while_paused`): it may link to these traces.
+                    let recording = self.jit.recorder.is_some();
+                    if !recording && self.jit.discard_if_failing(id) {
                         // The interpreter carries on from the loop header.
                         let root = self.frames.len() - 1;
                         self.frames[root].pc = header_pc + 1;
                         return;
                     }
                     // May put new code (with a side trace merged) in place.
-                    self.jit.merge_hot_sides(id);
+                    if !recording {
+                        self.jit.merge_hot_sides(id);
+                    }
                     next = id;
                     continue;
                 }
@@ -149,7 +158,8 @@ impl Vm {
                 return;
             }
             let hot = taken >= self.jit.settings.hot_exit as u64 && taken >= state.retry_at;
-            if state.side.is_none() && !state.blacklisted && !state.compiling && hot {
+            let recording = self.jit.recorder.is_some();
+            if state.side.is_none() && !state.blacklisted && !state.compiling && hot && !recording {
                 self.start_side_trace(t, exit as u32, base);
             }
             return;

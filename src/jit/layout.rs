@@ -119,6 +119,9 @@ pub struct NativeCalls {
     pub stack_limit: std::cell::Cell<u64>,
     /// Used entries of `unwind`.
     pub unwind_len: std::cell::Cell<u64>,
+    /// Native calls of other functions' entry traces (`TCallAt`) made so
+    /// far, for `--jit-stats`; never reset.
+    pub calls_made: std::cell::Cell<u64>,
     /// Exit codes (serial << 32 | snapshot) of the caller levels, innermost
     /// caller first, when a callee left for the interpreter.
     pub unwind: [std::cell::Cell<u64>; MAX_NATIVE_LEVELS],
@@ -129,13 +132,15 @@ pub const NC_FRAMES_LEFT: u64 = 0;
 pub const NC_LEVELS_LEFT: u64 = 1;
 pub const NC_STACK_LIMIT: u64 = 2;
 pub const NC_UNWIND_LEN: u64 = 3;
-pub const NC_UNWIND: u64 = 4;
+pub const NC_CALLS_MADE: u64 = 4;
+pub const NC_UNWIND: u64 = 5;
 
 const _: () = {
     assert!(std::mem::offset_of!(NativeCalls, frames_left) == 8 * NC_FRAMES_LEFT as usize);
     assert!(std::mem::offset_of!(NativeCalls, levels_left) == 8 * NC_LEVELS_LEFT as usize);
     assert!(std::mem::offset_of!(NativeCalls, stack_limit) == 8 * NC_STACK_LIMIT as usize);
     assert!(std::mem::offset_of!(NativeCalls, unwind_len) == 8 * NC_UNWIND_LEN as usize);
+    assert!(std::mem::offset_of!(NativeCalls, calls_made) == 8 * NC_CALLS_MADE as usize);
     assert!(std::mem::offset_of!(NativeCalls, unwind) == 8 * NC_UNWIND as usize);
     assert!(std::mem::size_of::<std::cell::Cell<u64>>() == 8);
 };
@@ -147,6 +152,7 @@ impl NativeCalls {
             levels_left: Default::default(),
             stack_limit: Default::default(),
             unwind_len: Default::default(),
+            calls_made: Default::default(),
             unwind: std::array::from_fn(|_| Default::default()),
         })
     }

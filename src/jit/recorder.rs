@@ -129,6 +129,12 @@ const MAX_UNROLL: u32 = 4;
 /// to: it does not count towards blacklisting the outer loop.
 pub const INNER_LOOP_NOT_COMPILED: &str = "inner loop not compiled yet";
 
+/// The abort of a recording that met a call it cannot inline (the function
+/// has a loop, or recurses) and must call natively, when that function has
+/// no entry trace yet: it may soon (it is being called often), so only
+/// every few such aborts count towards blacklisting.
+pub const CALLEE_NOT_COMPILED: &str = "a function to call natively has no entry trace yet";
+
 fn type_of(v: Value) -> R<Type> {
     Ok(match v {
         Value::Nil => Type::Nil,
@@ -518,6 +524,11 @@ impl Recorder {
     fn bounds_guards(&mut self, idx: Ref, len: Ref) {
         let c = self.trace.emit(Opcode::ULt, Type::Bool, idx, len);
         self.guard(Opcode::GuardTrue, Type::Void, c, Ref::NONE);
+    }
+
+    /// Whether a native call is running unrecorded (`call_trace`).
+    pub fn is_paused(&self) -> bool {
+        self.paused.is_some()
     }
 
     /// Records one instruction about to execute at `pc` in the frame whose
@@ -991,9 +1002,12 @@ impl Recorder {
                 }
                 v => return abort(format!("method call on {}", v.kind_name())),
             },
-            Op::Return { .. } | Op::ReturnNil if depth == 0 && self.loop_id == FUNC_ENTRY => {
-                // A function-entry trace (or one of its side traces) returns
-                // by itself, also to a native caller.
+            Op::Return { .. } | Op::ReturnNil
+                if depth == 0 && (self.loop_id == FUNC_ENTRY || self.side_of.is_some()) =>
+            {
+                // A function-entry trace or a side trace returns by itself,
+                // also to a native caller (a loop's side trace may be
+                // reached from a call of its function's entry trace).
                 let r = match op {
                     Op::Return { a } => get!(a),
                     _ => self.trace.knil(),
@@ -1005,16 +1019,7 @@ impl Recorder {
                 self.straight = true;
                 return Ok(Step::Done);
             }
-            Op::Return { .. } | Op::ReturnNil if depth == 0 => {
-                if self.side_of.is_none() && self.loop_id != FUNC_ENTRY {
-                    return abort("return from the loop's function");
-                }
-                // A function-entry or side trace ends here: its last exit
-                // hands the return itself to the interpreter.
-                self.straight = true;
-                self.snapshot_tail();
-                return Ok(Step::Done);
-            }
+            Op::Return { .. } | Op::ReturnNil if depth == 0 => return abort("return from the loop's function"),
             Op::Return { a } => {
                 let r = get!(a);
                 self.leave(rel, r)?;
@@ -1152,10 +1157,16 @@ impl Recorder {
             return abort("wrong number of arguments");
         }
         if std::ptr::eq(proto, self.root_proto) && self.loop_id == FUNC_ENTRY {
-            return self.recursive_call(rel, a, nargs, proto, func, base);
+            return self.call_trace(rel, a, nargs, proto, func, base, None);
+        }
+        if proto.call_natively.get() && !proto.entry.blacklisted.get() {
+            return match proto.entry_body.get() {
+                0 => abort(CALLEE_NOT_COMPILED),
+                _ => self.call_trace(rel, a, nargs, proto, func, base, Some(proto)),
+            };
         }
         if std::ptr::eq(proto, self.root_proto) || self.inline.iter().any(|f| std::ptr::eq(f.proto, proto)) {
-            return abort("recursive call");
+            return self.cannot_inline(proto, "recursive call");
         }
         let callee_base = rel + a as usize + 1;
         let nil = self.trace.knil();
@@ -1167,13 +1178,26 @@ impl Recorder {
         Ok(())
     }
 
-    /// A recursive call in a function-entry tree: `Opcode::TCall` enters the
-    /// function's entry trace natively. The arguments and the callee's nil
-    /// registers join the snapshot (the call stores them), as does the
-    /// callee in register `a` (exits rebuild the callee's frame from it).
-    /// The interpreter then runs the call unrecorded (`paused`); `resume`
-    /// picks up the result.
-    fn recursive_call(
+    /// A call this recording cannot inline, of `proto`: from now on calls of
+    /// it are native (`call_trace`), once it has an entry trace.
+    fn cannot_inline<T>(&mut self, proto: &Proto, why: &'static str) -> R<T> {
+        if proto.entry.blacklisted.get() {
+            return abort(why);
+        }
+        proto.call_natively.set(true);
+        abort(CALLEE_NOT_COMPILED)
+    }
+
+    /// A native call of an entry trace: of the recording function's own
+    /// (`Opcode::TCall`: a recursive call in a function-entry tree), or of
+    /// `other`'s, a function with a loop or recursion that cannot be inlined
+    /// (`Opcode::TCallAt`, through its `entry_body` cell). The arguments and
+    /// the callee's nil registers join the snapshot (the call stores them),
+    /// as does the callee in register `a` (exits rebuild the callee's frame
+    /// from it). The interpreter then runs the call unrecorded (`paused`);
+    /// `resume` picks up the result.
+    #[allow(clippy::too_many_arguments)]
+    fn call_trace(
         &mut self,
         rel: usize,
         a: Reg,
@@ -1181,6 +1205,7 @@ impl Recorder {
         proto: &Proto,
         func: Ref,
         base: *const Value,
+        other: Option<&Proto>,
     ) -> R<()> {
         let callee_base = rel + a as usize + 1;
         self.set(callee_base - 1, func);
@@ -1198,7 +1223,14 @@ impl Recorder {
         // there is no room for another native level.
         self.last_snap = None;
         let snap = self.snapshot();
-        let mut call = vela_ir::Inst::new(Opcode::TCall, Type::Value);
+        let mut call = match other {
+            None => vela_ir::Inst::new(Opcode::TCall, Type::Value),
+            Some(p) => {
+                let mut c = vela_ir::Inst::new(Opcode::TCallAt, Type::Value);
+                c.a = self.trace.kptr(Type::Value, p.entry_body.as_ptr() as u64);
+                c
+            }
+        };
         call.imm = callee_base as i64;
         call.snap = snap;
         let call = self.trace.push(call);
@@ -1360,7 +1392,10 @@ impl Recorder {
             }
         };
         if n > MAX_UNROLL {
-            return abort(if depth > 0 { "loop in an inlined call" } else { "loop unrolled too far" });
+            if depth > 0 {
+                return self.cannot_inline(proto, "loop in an inlined call");
+            }
+            return abort("loop unrolled too far");
         }
         Ok(Step::Continue)
     }

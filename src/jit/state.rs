@@ -14,7 +14,7 @@ use super::backend::{self, CompiledTrace, Counters, Links};
 use super::cache::{CacheStats, CodeCache, TraceId};
 use super::compiler::{Compiler, Done, Job};
 use super::layout::NativeCalls;
-use super::recorder::{Recorder, INNER_LOOP_NOT_COMPILED};
+use super::recorder::{Recorder, CALLEE_NOT_COMPILED, INNER_LOOP_NOT_COMPILED};
 use crate::bytecode::proto::{HotSlot, FUNC_ENTRY};
 use crate::bytecode::Proto;
 use crate::runtime::object::FuncObj;
@@ -235,6 +235,9 @@ pub struct JitState {
     pub aborts: FxHashMap<(usize, u16), u32>,
     /// (proto address, FUNC_ENTRY) → entry recordings refused as too short.
     short_entries: FxHashMap<(usize, u16), u32>,
+    /// (proto address, loop id) → recordings that waited for a called
+    /// function's entry trace (`CALLEE_NOT_COMPILED`).
+    callee_waits: FxHashMap<(usize, u16), u32>,
     /// (proto address, loop id) → evictions of that loop's root trace.
     evictions: FxHashMap<(usize, u16), u32>,
     /// (proto address, loop id) → invalidations of that loop's traces.
@@ -267,6 +270,10 @@ pub struct JitState {
     /// A trace left through a GC exit: the interpreter collects before it
     /// goes on (`Vm::execute`).
     pub gc_due: bool,
+    /// What the last trace that returned from its root frame (`ret`) left
+    /// in the callee slot: the result `Vm::execute` gives when that frame
+    /// was the first it ran.
+    pub returned: Value,
     pub stats: JitStats,
     /// Merge jobs submitted (their ids).
     serial_merges: u64,
@@ -281,6 +288,7 @@ impl JitState {
             serial: 0,
             aborts: FxHashMap::default(),
             short_entries: FxHashMap::default(),
+            callee_waits: FxHashMap::default(),
             evictions: FxHashMap::default(),
             invalidations: FxHashMap::default(),
             dependents: FxHashMap::default(),
@@ -296,6 +304,7 @@ impl JitState {
             merging: Vec::new(),
             calls: NativeCalls::new(),
             gc_due: false,
+            returned: Value::Nil,
             stats: JitStats::default(),
             serial_merges: 0,
         }
@@ -334,6 +343,17 @@ impl JitState {
             // Try again once the inner loop has a trace (or is blacklisted).
             self.log(&format!("abort {where_}: {why}"));
             return;
+        }
+        if why == CALLEE_NOT_COMPILED {
+            // Try again once the called function has an entry trace to call
+            // natively; but that may never come (the function is called
+            // too rarely), so every few such aborts count.
+            let n = self.callee_waits.entry(key).or_default();
+            *n += 1;
+            if !n.is_multiple_of(SHORT_PER_ABORT) {
+                self.log(&format!("abort {where_}: {why}"));
+                return;
+            }
         }
         if why == TOO_SHORT {
             // The recorded call may have taken a recursive function's short
@@ -635,7 +655,7 @@ impl JitState {
         // A native call's snapshot is taken when there is no room for
         // another native level: the interpreter makes that call, and a side
         // trace from there would only try the same call again.
-        for i in trace.insts.iter().filter(|i| i.op == Opcode::TCall) {
+        for i in trace.insts.iter().filter(|i| i.op.is_native_call()) {
             record.exits[i.snap.0 as usize].blacklisted = true;
         }
         record.ir = trace;
@@ -673,6 +693,12 @@ impl JitState {
             None => {
                 slot.trace.set(Some(id));
                 slot.countdown.set(1);
+                if p.loop_id == FUNC_ENTRY {
+                    // SAFETY: `Vm::protos` keeps every prototype the VM
+                    // compiled alive as long as the VM (and this state) lives.
+                    let proto = unsafe { &*p.root_proto };
+                    proto.entry_body.set(self.cache.get(id).expect("live").code.body);
+                }
             }
         }
         self.stats.compiled += 1;
@@ -872,6 +898,14 @@ impl JitState {
     /// slots and exits still naming it find out on their next lookup.
     fn forget(&mut self, t: &TraceRecord) {
         self.serials.remove(&t.serial);
+        if t.parent.is_none() && t.loop_id == FUNC_ENTRY {
+            // SAFETY: as in `install`, the prototype lives as long as the VM.
+            let proto = unsafe { &*t.root_proto };
+            if proto.entry_body.get() == t.code.body {
+                // Native callers now exit at the call and the interpreter makes it.
+                proto.entry_body.set(0);
+            }
+        }
         for &(from, e) in &t.linked_from {
             if let Some(f) = self.cache.get(from) {
                 f.links[e as usize].set(0);
@@ -989,14 +1023,15 @@ impl JitState {
         let sides = self.cache.iter().filter(|(_, t)| t.parent.is_some()).count();
         out.push_str(&format!(
             "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}, links {}, invalidated {}, \
-             unwound {}\n",
+             unwound {}, native calls {}\n",
             s.compiled,
             s.aborted,
             s.blacklisted,
             sides,
             self.cache.stats().hits.saturating_sub(s.interp_entries),
             s.invalidated,
-            s.unwound_levels
+            s.unwound_levels,
+            self.calls.calls_made.get()
         ));
         let c = &self.cache.stats();
         out.push_str(&format!(

@@ -99,7 +99,7 @@ pub(crate) fn store_mem(i: &Inst) -> Option<Mem> {
         Opcode::FStore => Some(Mem::Field(i.imm)),
         Opcode::CStore => Some(Mem::Cell),
         Opcode::GStore => Some(Mem::Global(i.imm)),
-        Opcode::Call | Opcode::CallG | Opcode::TCall | Opcode::Ret => Some(Mem::All),
+        Opcode::Call | Opcode::CallG | Opcode::TCall | Opcode::TCallAt | Opcode::Ret => Some(Mem::All),
         _ => None,
     }
 }
