@@ -96,6 +96,8 @@ enum Key {
     Unwound,
     /// Native calls of other functions' entry traces made (summary line).
     NativeCalls,
+    /// Exits that took a side trace grown from a sibling exit (summary line).
+    SharedSides,
     /// The longest chain root -> side -> side of side ... among the live
     /// traces (0: no side trace).
     SideDepth,
@@ -157,12 +159,14 @@ fn parse_jit_directives(source: &str) -> Result<JitDirectives, String> {
                 "evictions" => Key::Evictions,
                 "unwound" => Key::Unwound,
                 "native_calls" => Key::NativeCalls,
+                "shared_sides" => Key::SharedSides,
                 "side_depth" => Key::SideDepth,
                 "merged" => Key::Merged,
                 _ => {
                     return Err(format!(
                         "line {lineno}: unknown `// jit:` key `{key}` (compiled, aborted, blacklisted, exits, \
-                         entries, side, links, invalidated, evictions, unwound, native_calls, side_depth, merged)"
+                         entries, side, links, invalidated, evictions, unwound, native_calls, shared_sides, side_depth, \
+                         merged)"
                     ))
                 }
             };
@@ -199,6 +203,7 @@ struct JitStats {
     evictions: Option<u64>,
     unwound: Option<u64>,
     native_calls: Option<u64>,
+    shared_sides: Option<u64>,
     /// Deepest side trace among the trace lines (a root trace is 0).
     side_depth: u64,
     merged: u64,
@@ -220,6 +225,7 @@ impl JitStats {
             Key::Evictions => return self.evictions,
             Key::Unwound => return self.unwound,
             Key::NativeCalls => return self.native_calls,
+            Key::SharedSides => return self.shared_sides,
             Key::SideDepth => return self.side.map(|_| self.side_depth),
             Key::Merged => self.merged,
         })
@@ -279,6 +285,10 @@ fn parse_jit_stats(report: &str) -> Result<JitStats, String> {
                     }
                     "native calls" => {
                         stats.native_calls = Some(number(n)?);
+                        continue;
+                    }
+                    "exits sharing a side trace" => {
+                        stats.shared_sides = Some(number(n)?);
                         continue;
                     }
                     _ => continue,

@@ -112,6 +112,15 @@ impl Vm {
                 return;
             }
             let (pc, state, taken) = (snap.pc as usize, rec.exits[exit], rec.taken(exit));
+            if state.side.is_none() && !state.blacklisted {
+                if let Some(side) = self.jit.sibling_side(t, exit) {
+                    if self.can_enter(side, base) {
+                        self.jit.adopt_side(t, exit as u32, side);
+                        next = side;
+                        continue;
+                    }
+                }
+            }
             if state.side.is_some() {
                 match self.jit.cache.lookup(state.side) {
                     Some(side) if self.can_enter(side, base) => {

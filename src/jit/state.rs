@@ -201,6 +201,9 @@ pub struct JitStats {
     pub dropped: u64,
     /// Side traces merged into their root's code.
     pub merged: u64,
+    /// Exits that took a side trace grown from another exit of their trace
+    /// resuming at the same pc (`JitState::sibling_side`).
+    pub shared_sides: u64,
     /// Milliseconds each recompile of a root with merged side traces took.
     pub merge_ms: Vec<f64>,
     pub cache: CacheStats,
@@ -918,6 +921,35 @@ impl JitState {
         }
     }
 
+    /// A live side trace grown from another exit of trace `t` that resumes
+    /// where exit `exit` does (same pc, in the root frame). A side trace
+    /// starts from the interpreter state at its pc, reading every slot it
+    /// uses from the stack behind a type guard, so it serves any exit that
+    /// resumes there; and copies of one guard (in the peeled iteration and
+    /// in the loop body) fail alike: nbody's inner loop ends through both,
+    /// and its second side trace was a second compile of the same code.
+    pub fn sibling_side(&self, t: TraceId, exit: usize) -> Option<TraceId> {
+        let rec = self.cache.get(t)?;
+        let pc = rec.snaps[exit].pc;
+        rec.exits.iter().enumerate().find_map(|(e, x)| {
+            let s = &rec.snaps[e];
+            let side = x.side.filter(|&id| self.cache.get(id).is_some())?;
+            (e != exit && s.pc == pc && s.frames.is_empty() && !s.gc).then_some(side)
+        })
+    }
+
+    /// Makes exit `e` of `t` run side trace `side`, grown from a sibling
+    /// exit (`sibling_side`). `side` stays a child of that exit: it goes
+    /// with `t`'s tree, and when it goes, the link is cleared (`forget`)
+    /// and the stale id found on the next lookup.
+    pub fn adopt_side(&mut self, t: TraceId, e: u32, side: TraceId) {
+        let Some(rec) = self.cache.get_mut(t) else { return };
+        rec.exits[e as usize].side = Some(side);
+        self.stats.shared_sides += 1;
+        self.log(&format!("{} exit S{e} shares side trace {}", self.name_of(t), self.name_of(side)));
+        self.link(t, e, side);
+    }
+
     /// Makes exit `e` of `from` jump straight into `to` from now on.
     pub fn link(&mut self, from: TraceId, e: u32, to: TraceId) {
         let Some(body) = self.cache.get(to).map(|t| t.code.body) else { return };
@@ -1023,7 +1055,7 @@ impl JitState {
         let sides = self.cache.iter().filter(|(_, t)| t.parent.is_some()).count();
         out.push_str(&format!(
             "jit: traces compiled {}, aborted {}, blacklisted {}, side traces {}, links {}, invalidated {}, \
-             unwound {}, native calls {}\n",
+             unwound {}, native calls {}, exits sharing a side trace {}\n",
             s.compiled,
             s.aborted,
             s.blacklisted,
@@ -1031,7 +1063,8 @@ impl JitState {
             self.cache.stats().hits.saturating_sub(s.interp_entries),
             s.invalidated,
             s.unwound_levels,
-            self.calls.calls_made.get()
+            self.calls.calls_made.get(),
+            s.shared_sides
         ));
         let c = &self.cache.stats();
         out.push_str(&format!(
