@@ -43,6 +43,9 @@ pub enum Helper {
     MapLen,
     /// `m.remove(k)`: the value removed, or nil.
     MapRemove,
+    /// The key of map `m`'s entry number `i` in insertion order (`for k in
+    /// m`), or nil past the end.
+    MapKeyAt,
     /// `{}`.
     MapNew,
     /// An empty array with room for `n` elements (array literals).
@@ -73,6 +76,7 @@ impl Helper {
         Helper::MapSet,
         Helper::MapLen,
         Helper::MapRemove,
+        Helper::MapKeyAt,
         Helper::MapNew,
         Helper::ArrayNew,
         Helper::ArrayFill,
@@ -93,6 +97,7 @@ impl Helper {
             Helper::MapSet => "map_set",
             Helper::MapLen => "map_len",
             Helper::MapRemove => "map_remove",
+            Helper::MapKeyAt => "map_key_at",
             Helper::MapNew => "map_new",
             Helper::ArrayNew => "array_new",
             Helper::ArrayFill => "array_fill",
@@ -122,6 +127,7 @@ impl Helper {
             Helper::MapGet | Helper::MapHas | Helper::MapRemove => &[T(Map), T(Value)],
             Helper::MapGetOr | Helper::MapSet => &[T(Map), T(Value), T(Value)],
             Helper::MapLen => &[T(Map)],
+            Helper::MapKeyAt => &[T(Map), T(Int)],
             Helper::ArrayNew | Helper::StructNew => &[T(Int)],
             Helper::ArrayFill => &[T(Int), T(Value)],
             Helper::ArrayPush => &[T(Array), T(Value)],
@@ -135,7 +141,7 @@ impl Helper {
     pub fn result(self) -> Type {
         match self {
             Helper::GcWanted | Helper::MapHas | Helper::StrContains => Type::Bool,
-            Helper::MapGet | Helper::MapGetOr | Helper::MapRemove => Type::Value,
+            Helper::MapGet | Helper::MapGetOr | Helper::MapRemove | Helper::MapKeyAt => Type::Value,
             Helper::MapSet | Helper::ArrayPush => Type::Void,
             Helper::MapLen => Type::Int,
             Helper::MapNew => Type::Map,

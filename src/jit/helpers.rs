@@ -152,6 +152,7 @@ pub fn address(h: Helper) -> usize {
         Helper::MapGetOr => map_get_or as *const () as usize,
         Helper::MapHas => map_has as *const () as usize,
         Helper::MapRemove => map_remove as *const () as usize,
+        Helper::MapKeyAt => map_key_at as *const () as usize,
         Helper::MapSet => map_set as *const () as usize,
         Helper::MapLen => map_len as *const () as usize,
         Helper::MapNew => map_new as *const () as usize,
@@ -224,6 +225,13 @@ unsafe extern "C" fn map_set(m: *mut MapObj, kt: u64, kp: u64, vt: u64, vp: u64)
         // SAFETY: called by a trace.
         unsafe { vm() }.heap.account(d);
     }
+}
+
+unsafe extern "C" fn map_key_at(m: *mut MapObj, i: i64) -> HelperValue {
+    // SAFETY: see `map_get`.
+    let m = unsafe { &*m };
+    let k = usize::try_from(i).ok().and_then(|i| m.entries.get_index(i)).map(|(k, _)| k.to_value());
+    words(k.unwrap_or(Value::Nil))
 }
 
 unsafe extern "C" fn map_len(m: *mut MapObj) -> u64 {

@@ -822,8 +822,26 @@ impl Recorder {
                 }
             }
             Op::ForInNext { a, b, .. } => {
+                if let (Value::Map(m), Value::Int(i)) = (val!(a), val!(a + 1)) {
+                    // The interpreter's walk: entry `i` in insertion order,
+                    // the length read again each time (the body may insert).
+                    let (mr, ir) = (get!(a), get!(a + 1));
+                    let len = self.call(Helper::MapLen, &[mr]);
+                    let c = self.trace.emit(Opcode::ILt, Type::Bool, ir, len);
+                    let key =
+                        usize::try_from(i).ok().and_then(|i| m.get().entries.get_index(i)).map(|(k, _)| k.to_value());
+                    self.branch(c, key.is_some());
+                    if let Some(k) = key {
+                        let boxed = self.call(Helper::MapKeyAt, &[mr, ir]);
+                        let kr = self.unbox(boxed, k)?;
+                        set!(b, kr);
+                        let one = self.trace.kint(1);
+                        set!(a + 1, self.trace.emit(Opcode::Add, Type::Int, ir, one));
+                    }
+                    return Ok(Step::Continue);
+                }
                 let (Value::Array(arr), Value::Int(i)) = (val!(a), val!(a + 1)) else {
-                    return abort("for-in over a map");
+                    return abort("for-in over something else than an array or a map");
                 };
                 let (ar, ir) = (get!(a), get!(a + 1));
                 let len = self.trace.emit(Opcode::ALen, Type::Int, ar, Ref::NONE);
@@ -1052,7 +1070,7 @@ impl Recorder {
                 self.trace.push(inst);
             }
             Op::ForInPrep { a } => match val!(a) {
-                Value::Array(_) => {
+                Value::Array(_) | Value::Map(_) => {
                     // Loading the slot guards that it still holds an array.
                     get!(a);
                     set!(a + 1, self.trace.kint(0));
