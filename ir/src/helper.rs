@@ -65,6 +65,9 @@ pub enum Helper {
     StrAdd,
     /// `s.contains(t)` for two strings.
     StrContains,
+    /// `"${x:.N}"`: number `x` (int or float) as text with `N` decimals;
+    /// fails on anything but a number.
+    FmtPrec,
 }
 
 impl Helper {
@@ -86,6 +89,7 @@ impl Helper {
         Helper::Concat,
         Helper::StrAdd,
         Helper::StrContains,
+        Helper::FmtPrec,
     ];
 
     pub fn name(self) -> &'static str {
@@ -107,6 +111,7 @@ impl Helper {
             Helper::Concat => "concat",
             Helper::StrAdd => "str_add",
             Helper::StrContains => "str_contains",
+            Helper::FmtPrec => "fmt_prec",
         }
     }
 
@@ -134,6 +139,7 @@ impl Helper {
             Helper::ArrayJoin => &[T(Array), T(Str)],
             Helper::Concat => &[Args],
             Helper::StrAdd | Helper::StrContains => &[T(Str), T(Str)],
+            Helper::FmtPrec => &[T(Value), T(Int)],
         }
     }
 
@@ -147,7 +153,7 @@ impl Helper {
             Helper::MapNew => Type::Map,
             Helper::ArrayNew | Helper::ArrayFill => Type::Array,
             Helper::StructNew => Type::Struct,
-            Helper::ArrayJoin | Helper::Concat | Helper::StrAdd => Type::Str,
+            Helper::ArrayJoin | Helper::Concat | Helper::StrAdd | Helper::FmtPrec => Type::Str,
         }
     }
 
@@ -155,7 +161,10 @@ impl Helper {
     /// A failing helper has done nothing; its result says so: a null
     /// pointer, or a value whose tag is no value kind.
     pub fn can_fail(self) -> bool {
-        matches!(self, Helper::MapGet | Helper::ArrayFill | Helper::ArrayJoin | Helper::Concat | Helper::StrAdd)
+        matches!(
+            self,
+            Helper::MapGet | Helper::ArrayFill | Helper::ArrayJoin | Helper::Concat | Helper::StrAdd | Helper::FmtPrec
+        )
     }
 }
 

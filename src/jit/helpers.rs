@@ -164,6 +164,7 @@ pub fn address(h: Helper) -> usize {
         Helper::Concat => concat as *const () as usize,
         Helper::StrAdd => str_add as *const () as usize,
         Helper::StrContains => str_contains as *const () as usize,
+        Helper::FmtPrec => fmt_prec as *const () as usize,
     }
 }
 
@@ -350,6 +351,19 @@ unsafe extern "C" fn concat(parts: *const Value, n: u64) -> *mut StrObj {
     // SAFETY: see above.
     let (vm, parts) = unsafe { (vm(), std::slice::from_raw_parts(parts, n as usize)) };
     text_of(vm, parts.iter().copied(), "")
+}
+
+unsafe extern "C" fn fmt_prec(t: u64, p: u64, prec: i64) -> *mut StrObj {
+    // SAFETY: see `map_get`.
+    let x = match unsafe { value(t, p) } {
+        Value::Int(i) => i as f64,
+        Value::Float(f) => f,
+        // The interpreter raises the error.
+        _ => return null_mut(),
+    };
+    let text = format!("{:.*}", prec as usize, x);
+    // SAFETY: called by a trace.
+    unsafe { vm() }.heap.alloc_string(text).as_ptr()
 }
 
 unsafe extern "C" fn str_contains(a: *mut StrObj, b: *mut StrObj) -> u64 {

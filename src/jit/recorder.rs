@@ -1114,7 +1114,16 @@ impl Recorder {
                 set!(a, self.call(Helper::Concat, &[list]));
                 self.gc_pending = true;
             }
-            Op::FmtPrec { .. } => return abort("formatting with a precision"),
+            Op::FmtPrec { a, b, prec } => {
+                if !matches!(val!(b), Value::Int(_) | Value::Float(_)) {
+                    return abort("formatting something else than a number with a precision");
+                }
+                let x = get!(b);
+                let boxed = self.boxed(x);
+                let p = self.trace.kint(prec as i64);
+                set!(a, self.call(Helper::FmtPrec, &[boxed, p]));
+                self.gc_pending = true;
+            }
         }
         Ok(Step::Continue)
     }
