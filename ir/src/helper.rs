@@ -68,6 +68,10 @@ pub enum Helper {
     /// `"${x:.N}"`: number `x` (int or float) as text with `N` decimals;
     /// fails on anything but a number.
     FmtPrec,
+    /// `s.slice(a, b)`; fails out of bounds or off a character boundary.
+    StrSlice,
+    /// `s.split(sep)`; fails on an empty separator or past the memory limit.
+    StrSplit,
 }
 
 impl Helper {
@@ -90,6 +94,8 @@ impl Helper {
         Helper::StrAdd,
         Helper::StrContains,
         Helper::FmtPrec,
+        Helper::StrSlice,
+        Helper::StrSplit,
     ];
 
     pub fn name(self) -> &'static str {
@@ -112,6 +118,8 @@ impl Helper {
             Helper::StrAdd => "str_add",
             Helper::StrContains => "str_contains",
             Helper::FmtPrec => "fmt_prec",
+            Helper::StrSlice => "str_slice",
+            Helper::StrSplit => "str_split",
         }
     }
 
@@ -138,7 +146,8 @@ impl Helper {
             Helper::ArrayPush => &[T(Array), T(Value)],
             Helper::ArrayJoin => &[T(Array), T(Str)],
             Helper::Concat => &[Args],
-            Helper::StrAdd | Helper::StrContains => &[T(Str), T(Str)],
+            Helper::StrAdd | Helper::StrContains | Helper::StrSplit => &[T(Str), T(Str)],
+            Helper::StrSlice => &[T(Str), T(Int), T(Int)],
             Helper::FmtPrec => &[T(Value), T(Int)],
         }
     }
@@ -153,7 +162,8 @@ impl Helper {
             Helper::MapNew => Type::Map,
             Helper::ArrayNew | Helper::ArrayFill => Type::Array,
             Helper::StructNew => Type::Struct,
-            Helper::ArrayJoin | Helper::Concat | Helper::StrAdd | Helper::FmtPrec => Type::Str,
+            Helper::ArrayJoin | Helper::Concat | Helper::StrAdd | Helper::FmtPrec | Helper::StrSlice => Type::Str,
+            Helper::StrSplit => Type::Array,
         }
     }
 
@@ -163,7 +173,14 @@ impl Helper {
     pub fn can_fail(self) -> bool {
         matches!(
             self,
-            Helper::MapGet | Helper::ArrayFill | Helper::ArrayJoin | Helper::Concat | Helper::StrAdd | Helper::FmtPrec
+            Helper::MapGet
+                | Helper::ArrayFill
+                | Helper::ArrayJoin
+                | Helper::Concat
+                | Helper::StrAdd
+                | Helper::FmtPrec
+                | Helper::StrSlice
+                | Helper::StrSplit
         )
     }
 }

@@ -19,6 +19,7 @@ use vela_ir::Helper;
 use super::layout::{HelperValue, HELPER_FAILED};
 use crate::interp::Vm;
 use crate::runtime::object::{ArrayObj, MapKey, MapObj, StrObj, StructObj};
+use crate::runtime::structdef::method;
 use crate::runtime::value::tag;
 use crate::runtime::{builtins, GcRef, Value};
 
@@ -165,6 +166,8 @@ pub fn address(h: Helper) -> usize {
         Helper::StrAdd => str_add as *const () as usize,
         Helper::StrContains => str_contains as *const () as usize,
         Helper::FmtPrec => fmt_prec as *const () as usize,
+        Helper::StrSlice => str_slice as *const () as usize,
+        Helper::StrSplit => str_split as *const () as usize,
     }
 }
 
@@ -364,6 +367,30 @@ unsafe extern "C" fn fmt_prec(t: u64, p: u64, prec: i64) -> *mut StrObj {
     let text = format!("{:.*}", prec as usize, x);
     // SAFETY: called by a trace.
     unsafe { vm() }.heap.alloc_string(text).as_ptr()
+}
+
+/// A string method, exactly as the interpreter runs it (`builtins`); null
+/// when it fails, so the interpreter redoes the call and raises the error.
+fn string_method(s: *mut StrObj, name: u16, args: &[Value]) -> Value {
+    // SAFETY: see `map_get`; called by a trace.
+    let (s, vm) = unsafe { (obj(s), vm()) };
+    builtins::call_method(vm, Value::Str(s), name, args).unwrap_or(Value::Nil)
+}
+
+unsafe extern "C" fn str_slice(s: *mut StrObj, a: i64, b: i64) -> *mut StrObj {
+    match string_method(s, method::SLICE, &[Value::Int(a), Value::Int(b)]) {
+        Value::Str(r) => r.as_ptr(),
+        _ => null_mut(),
+    }
+}
+
+unsafe extern "C" fn str_split(s: *mut StrObj, sep: *mut StrObj) -> *mut ArrayObj {
+    // SAFETY: see `map_get`.
+    let sep = unsafe { obj(sep) };
+    match string_method(s, method::SPLIT, &[Value::Str(sep)]) {
+        Value::Array(r) => r.as_ptr(),
+        _ => null_mut(),
+    }
 }
 
 unsafe extern "C" fn str_contains(a: *mut StrObj, b: *mut StrObj) -> u64 {

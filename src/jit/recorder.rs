@@ -990,6 +990,20 @@ impl Recorder {
                     let (o, t) = (get!(a + 1), get!(a + 2));
                     set!(a, self.call(Helper::StrContains, &[o, t]));
                 }
+                Value::Str(_)
+                    if name == method::SLICE
+                        && n == 2
+                        && matches!((val!(a + 2), val!(a + 3)), (Value::Int(_), Value::Int(_))) =>
+                {
+                    let (o, x, y) = (get!(a + 1), get!(a + 2), get!(a + 3));
+                    set!(a, self.call(Helper::StrSlice, &[o, x, y]));
+                    self.gc_pending = true;
+                }
+                Value::Str(_) if name == method::SPLIT && n == 1 && matches!(val!(a + 2), Value::Str(_)) => {
+                    let (o, sep) = (get!(a + 1), get!(a + 2));
+                    set!(a, self.call(Helper::StrSplit, &[o, sep]));
+                    self.gc_pending = true;
+                }
                 Value::Map(_) if name == method::GET && n == 2 && is_key(val!(a + 2)) => {
                     let Value::Map(m) = val!(a + 1) else { unreachable!("matched") };
                     let k = ops::map_key(val!(a + 2)).expect("a key");
