@@ -72,6 +72,11 @@ pub enum Helper {
     StrSlice,
     /// `s.split(sep)`; fails on an empty separator or past the memory limit.
     StrSplit,
+    /// Built-in method number `id` of the first value, with the others as
+    /// its arguments (array `pop`, `insert`, `remove`, `slice`; map `keys`,
+    /// `values`); fails where the method raises an error, having done
+    /// nothing.
+    Method,
 }
 
 impl Helper {
@@ -96,6 +101,7 @@ impl Helper {
         Helper::FmtPrec,
         Helper::StrSlice,
         Helper::StrSplit,
+        Helper::Method,
     ];
 
     pub fn name(self) -> &'static str {
@@ -120,6 +126,7 @@ impl Helper {
             Helper::FmtPrec => "fmt_prec",
             Helper::StrSlice => "str_slice",
             Helper::StrSplit => "str_split",
+            Helper::Method => "method",
         }
     }
 
@@ -146,6 +153,7 @@ impl Helper {
             Helper::ArrayPush => &[T(Array), T(Value)],
             Helper::ArrayJoin => &[T(Array), T(Str)],
             Helper::Concat => &[Args],
+            Helper::Method => &[Args, T(Int)],
             Helper::StrAdd | Helper::StrContains | Helper::StrSplit => &[T(Str), T(Str)],
             Helper::StrSlice => &[T(Str), T(Int), T(Int)],
             Helper::FmtPrec => &[T(Value), T(Int)],
@@ -156,7 +164,7 @@ impl Helper {
     pub fn result(self) -> Type {
         match self {
             Helper::GcWanted | Helper::MapHas | Helper::StrContains => Type::Bool,
-            Helper::MapGet | Helper::MapGetOr | Helper::MapRemove | Helper::MapKeyAt => Type::Value,
+            Helper::MapGet | Helper::MapGetOr | Helper::MapRemove | Helper::MapKeyAt | Helper::Method => Type::Value,
             Helper::MapSet | Helper::ArrayPush => Type::Void,
             Helper::MapLen => Type::Int,
             Helper::MapNew => Type::Map,
@@ -181,6 +189,7 @@ impl Helper {
                 | Helper::FmtPrec
                 | Helper::StrSlice
                 | Helper::StrSplit
+                | Helper::Method
         )
     }
 }

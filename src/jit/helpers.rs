@@ -168,6 +168,7 @@ pub fn address(h: Helper) -> usize {
         Helper::FmtPrec => fmt_prec as *const () as usize,
         Helper::StrSlice => str_slice as *const () as usize,
         Helper::StrSplit => str_split as *const () as usize,
+        Helper::Method => method as *const () as usize,
     }
 }
 
@@ -390,6 +391,17 @@ unsafe extern "C" fn str_split(s: *mut StrObj, sep: *mut StrObj) -> *mut ArrayOb
     match string_method(s, method::SPLIT, &[Value::Str(sep)]) {
         Value::Array(r) => r.as_ptr(),
         _ => null_mut(),
+    }
+}
+
+unsafe extern "C" fn method(parts: *const Value, n: u64, id: i64) -> HelperValue {
+    // SAFETY: see `concat`: `parts` holds `n >= 1` values, the receiver first.
+    let (vm, parts) = unsafe { (vm(), std::slice::from_raw_parts(parts, n as usize)) };
+    // Every method the recorder sends here checks its arguments before it
+    // changes anything: an error means nothing was done.
+    match builtins::call_method(vm, parts[0], id as u16, &parts[1..]) {
+        Ok(v) => words(v),
+        Err(_) => FAILED,
     }
 }
 

@@ -1032,6 +1032,23 @@ impl Recorder {
                     let o = get!(a + 1);
                     set!(a, self.call(Helper::MapLen, &[o]));
                 }
+                recv @ (Value::Array(_) | Value::Map(_)) => {
+                    // The other built-in methods, run by the interpreter's
+                    // own code through one helper; the result's type is
+                    // what the call is about to give.
+                    let Some(ty) = method_result(recv, name, n, |k| val!(a + 2 + k)) else {
+                        return abort(format!("method call on {}", recv.kind_name()));
+                    };
+                    let mut parts: SmallVec<[Ref; 4]> = SmallVec::new();
+                    for k in 0..=n {
+                        parts.push(get!(a + 1 + k));
+                    }
+                    let list = self.arg_list(&parts);
+                    let id = self.trace.kint(name as i64);
+                    let boxed = self.call(Helper::Method, &[list, id]);
+                    set!(a, self.guard(Opcode::Unbox, ty, boxed, Ref::NONE));
+                    self.gc_pending = true;
+                }
                 v => return abort(format!("method call on {}", v.kind_name())),
             },
             Op::Return { .. } | Op::ReturnNil
@@ -1446,6 +1463,24 @@ impl Recorder {
         self.last_snap = None;
         let id = self.snapshot();
         self.trace.tail = Some(id);
+    }
+}
+
+/// The type of what built-in method `name` of `recv`, called with `n`
+/// arguments (`arg(k)`), is about to return, for the methods traces run
+/// through `Helper::Method`; `None` for the others, and for a call that is
+/// about to fail (the recording would stop there anyway).
+fn method_result(recv: Value, name: u16, n: u8, arg: impl Fn(u8) -> Value) -> Option<Type> {
+    match (recv, name, n) {
+        (Value::Array(arr), method::POP, 0) => type_of(arr.get().get(arr.get().len().checked_sub(1)?)?).ok(),
+        (Value::Array(_), method::INSERT, 2) => Some(Type::Nil),
+        (Value::Array(arr), method::REMOVE, 1) => {
+            let Value::Int(i) = arg(0) else { return None };
+            type_of(arr.get().get(usize::try_from(i).ok()?)?).ok()
+        }
+        (Value::Array(_), method::SLICE, 2) => Some(Type::Array),
+        (Value::Map(_), method::KEYS | method::VALUES, 0) => Some(Type::Array),
+        _ => None,
     }
 }
 
