@@ -2,6 +2,7 @@
 //! Plain data; must not execute anything.
 
 pub mod disasm;
+pub mod liveness;
 pub mod op;
 pub mod proto;
 

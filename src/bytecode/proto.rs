@@ -1,8 +1,9 @@
 //! Function prototypes: the compiled, immutable form of one function body.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::rc::Rc;
 
+use super::liveness::Liveness;
 use super::op::Op;
 use crate::jit::cache::TraceId;
 use crate::runtime::Value;
@@ -45,6 +46,8 @@ pub struct Proto {
     pub call_natively: Cell<bool>,
     /// Line of the definition.
     pub line: u32,
+    /// Register liveness, computed the first time the JIT asks.
+    pub liveness: OnceCell<Liveness>,
 }
 
 /// The pseudo loop id of a function's entry: traces anchored there are
@@ -52,6 +55,11 @@ pub struct Proto {
 pub const FUNC_ENTRY: u16 = u16::MAX;
 
 impl Proto {
+    /// Which registers each pc may still read (`Liveness`).
+    pub fn liveness(&self) -> &Liveness {
+        self.liveness.get_or_init(|| Liveness::of(self))
+    }
+
     /// The profiling slot of loop `id`, or of the entry for `FUNC_ENTRY`.
     pub fn hot_slot(&self, id: u16) -> &HotSlot {
         if id == FUNC_ENTRY {

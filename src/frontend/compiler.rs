@@ -455,6 +455,7 @@ impl<'a> Compiler<'a> {
             entry_body: Cell::new(0),
             call_natively: Cell::new(false),
             line,
+            liveness: Default::default(),
         })
     }
 

@@ -117,6 +117,10 @@ pub struct Recorder {
     /// The instruction just recorded allocated, at a safe point of the
     /// interpreter: the next step first emits the GC check (`gc_check`).
     gc_pending: bool,
+    /// Snapshots keep every slot from here up, dead or not: set while a
+    /// native call's snapshot is taken, whose callee registers the call
+    /// itself stores from it.
+    keep_from: usize,
 }
 
 const MAX_INLINE_DEPTH: usize = 8;
@@ -207,6 +211,7 @@ impl Recorder {
             globals_addr,
             last_snap: None,
             gc_pending: false,
+            keep_from: usize::MAX,
         }
     }
 
@@ -239,13 +244,38 @@ impl Recorder {
             .slots
             .iter()
             .enumerate()
-            .filter(|(i, r)| self.modified[*i] && !r.is_none())
+            .filter(|(i, r)| self.modified[*i] && !r.is_none() && self.needs_restoring(*i))
             .map(|(i, r)| SnapEntry { slot: i as i32, value: *r })
             .collect();
         let snap = Snapshot { pc: self.pc as u32, entries, frames: self.frames.clone(), at: len as u32, gc: false };
         let id = self.trace.add_snapshot(snap);
         self.last_snap = Some((id, len, self.pc));
         id
+    }
+
+    /// Whether an exit resuming at `self.pc` must write `slot`. A register
+    /// of the root frame that no path from its resume pc reads before
+    /// writing (`Proto::liveness`) may keep what it held when the trace was
+    /// entered: a valid value, since the frame was live then and nothing
+    /// collects while compiled code runs. Every other slot is written: an
+    /// inlined frame's registers, and the callee region of an inlined or
+    /// native call (`keep_from`), lie above the frame the trace entered,
+    /// where the stack may hold stale pointers the GC must never see.
+    fn needs_restoring(&self, slot: usize) -> bool {
+        // SAFETY: the VM keeps the prototypes of the code it runs alive for
+        // the whole recording.
+        let root = unsafe { &*self.root_proto };
+        if slot >= self.keep_from || slot >= root.max_slots as usize {
+            return true;
+        }
+        let pc = match self.frames.first() {
+            None => self.pc,
+            // The root frame waits in its call, whose closure and arguments
+            // sit at the callee's base - 1 and up.
+            Some(f) if slot + 1 >= f.base as usize => return true,
+            Some(f) => f.ret_pc as usize,
+        };
+        root.liveness().is_live(pc, slot)
     }
 
     /// Calls runtime helper `h` with `args`; one that can fail is a guard
@@ -1280,7 +1310,9 @@ impl Recorder {
         // The snapshot resumes at the call: the interpreter makes it when
         // there is no room for another native level.
         self.last_snap = None;
+        self.keep_from = callee_base - 1;
         let snap = self.snapshot();
+        self.keep_from = usize::MAX;
         let mut call = match other {
             None => vela_ir::Inst::new(Opcode::TCall, Type::Value),
             Some(p) => {
