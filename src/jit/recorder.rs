@@ -409,6 +409,34 @@ impl Recorder {
         self.trace.push(inst);
     }
 
+    /// The value in cell `cell` (a captured variable), whose value now is `now`.
+    fn cell_load(&mut self, cell: Ref, now: Value) -> R<Ref> {
+        let boxed = self.trace.emit(Opcode::CLoad, Type::Value, cell, Ref::NONE);
+        self.unbox(boxed, now)
+    }
+
+    /// Stores `v`, boxed, into cell `cell`.
+    fn cell_store(&mut self, cell: Ref, v: Ref) {
+        let boxed = self.boxed(v);
+        let mut inst = vela_ir::Inst::new(Opcode::CStore, Type::Void);
+        inst.a = cell;
+        inst.c = boxed;
+        self.trace.push(inst);
+    }
+
+    /// The cell of upvalue `u` of the running closure, as a constant. Only
+    /// in an inlined frame: its call guarded the closure's identity, so its
+    /// cells are fixed. The frame the trace entered may belong to any
+    /// closure of its prototype.
+    fn upval(&mut self, vm: &Vm, depth: usize, u: u8) -> R<Ref> {
+        if depth == 0 {
+            return abort("upvalue of the trace's own function");
+        }
+        let func = vm.frames.last().expect("frame").func;
+        let Some(&cell) = func.get().upvals.get(u as usize) else { return abort("no such upvalue") };
+        Ok(self.kptr(Type::Cell, cell.as_ptr() as u64, Value::Cell(cell)))
+    }
+
     fn boxed(&mut self, r: Ref) -> Ref {
         if self.trace.ty(r) == Type::Value {
             r
@@ -1107,12 +1135,28 @@ impl Recorder {
                 let r = self.trace.knil();
                 self.leave(rel, r)?;
             }
-            Op::GetCell { .. }
-            | Op::SetCell { .. }
-            | Op::GetUpval { .. }
-            | Op::SetUpval { .. }
-            | Op::NewCell { .. }
-            | Op::Closure { .. } => return abort("captured variables"),
+            Op::GetCell { a, b } => {
+                let Value::Cell(c) = val!(b) else { return abort("captured local without a cell") };
+                let cell = get!(b);
+                let r = self.cell_load(cell, c.get().value)?;
+                set!(a, r)
+            }
+            Op::SetCell { a, b } => {
+                let (cell, x) = (get!(a), get!(b));
+                self.cell_store(cell, x);
+            }
+            Op::GetUpval { a, u } => {
+                let cell = self.upval(vm, depth, u)?;
+                let now = vm.frames.last().expect("frame").func.get().upvals[u as usize].get().value;
+                let r = self.cell_load(cell, now)?;
+                set!(a, r)
+            }
+            Op::SetUpval { u, b } => {
+                let cell = self.upval(vm, depth, u)?;
+                let x = get!(b);
+                self.cell_store(cell, x);
+            }
+            Op::NewCell { .. } | Op::Closure { .. } => return abort("closure or captured variable created"),
             Op::SetGlobal { a, g } => {
                 if !self.stores_globals.contains(&g) {
                     self.stores_globals.push(g);

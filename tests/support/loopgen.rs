@@ -242,6 +242,8 @@ struct Scope {
     bool_arrays: Vec<Arr>,
     /// Array variables rebound among Int arrays: (name, candidates).
     rebinds: Vec<(String, Vec<String>)>,
+    /// Closures made before the loops that update a captured accumulator.
+    captors: Vec<String>,
     /// Inside a loop (break/continue allowed).
     in_loop: bool,
     /// Helper bodies: parameters may be Floats, so no Int-only operations.
@@ -734,6 +736,17 @@ impl Gen {
         self.line(format!("let {acc} = {init}"));
         sc.accs.push(acc.clone());
         printed.push(acc);
+        if self.use_closures {
+            // A captured accumulator (a cell) and a closure updating it,
+            // both made before the loops: the loops read and write the cell,
+            // and calls of the closure inline its upvalue accesses.
+            let (cap, kf) = (self.name("cap"), self.name("kf"));
+            self.line(format!("let {cap} = 0"));
+            self.line(format!("let {kf} = fn(q) {{ {cap} += q % 7\n return {cap} % 101 }}"));
+            sc.accs.push(cap.clone());
+            sc.captors.push(kf);
+            printed.push(cap);
+        }
         if self.use_alloc {
             for _ in 0..self.rng.int(1, 2) {
                 let s = self.name("s");
@@ -1311,6 +1324,13 @@ impl Gen {
                 let e = self.int_expr(sc, 1);
                 let e = self.wrap(e, STORE_BITS);
                 self.line(format!("G1 = {}", e.s));
+            }
+            16 if !sc.captors.is_empty() && self.rng.percent(60) => {
+                let kf = self.rng.pick(&sc.captors.clone()).clone();
+                let a = self.rng.pick(&sc.accs.clone()).clone();
+                let arg = self.int_expr(sc, 1);
+                let arg = self.wrap(arg, STORE_BITS);
+                self.line(format!("{a} += {kf}({})", arg.s));
             }
             16 => {
                 let cf = self.name("cf");
