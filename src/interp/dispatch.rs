@@ -350,8 +350,8 @@ impl Vm {
                     Value::Cell(c) => c.get_mut().value = r!(b),
                     _ => unreachable!("captured local without a cell"),
                 },
-                Op::GetUpval { a, u } => set!(a, frame.func.get().upvals[u as usize].get().value),
-                Op::SetUpval { u, b } => frame.func.get().upvals[u as usize].get_mut().value = r!(b),
+                Op::GetUpval { a, u } => set!(a, frame.func.get().upvals()[u as usize].get().value),
+                Op::SetUpval { u, b } => frame.func.get().upvals()[u as usize].get_mut().value = r!(b),
                 Op::Closure { a, p } => {
                     let child = proto.protos[p as usize].clone();
                     let upvals: Box<[_]> = child
@@ -362,7 +362,7 @@ impl Vm {
                                 Value::Cell(c) => c,
                                 _ => unreachable!("captured local without a cell"),
                             },
-                            UpvalDesc::Upval(u) => frame.func.get().upvals[u as usize],
+                            UpvalDesc::Upval(u) => frame.func.get().upvals()[u as usize],
                         })
                         .collect();
                     let f = self.heap.alloc_func(FuncObj::new(child, upvals));

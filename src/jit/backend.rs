@@ -117,9 +117,9 @@ use vela_ir::merge::MergePlan;
 use vela_ir::{Opcode, Param, Ref, SnapId, Trace, Type};
 
 use super::layout::{
-    NativeCalls, ARRAY_DATA, ARRAY_KIND, ARRAY_LEN, CELL_VALUE, HELPER_FAILED, NC_CALLS_MADE, NC_FRAMES_LEFT,
-    NC_LEVELS_LEFT, NC_STACK_LIMIT, NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF, STRUCT_FIELDS,
-    STR_DATA, STR_LEN, VALUE_SIZE, VALUE_WORDS,
+    NativeCalls, ARRAY_DATA, ARRAY_KIND, ARRAY_LEN, CELL_VALUE, FUNC_UPVALS, HELPER_FAILED, NC_CALLS_MADE,
+    NC_FRAMES_LEFT, NC_LEVELS_LEFT, NC_STACK_LIMIT, NC_UNWIND, NC_UNWIND_LEN, RETURNED, RETURN_SLOT, STRUCT_DEF,
+    STRUCT_FIELDS, STR_DATA, STR_LEN, VALUE_SIZE, VALUE_WORDS,
 };
 use super::memory::{MappedBytes, TraceMemory};
 use super::{loader, perf_map};
@@ -1828,7 +1828,23 @@ impl<'a, 'c> Lower<'a, 'c> {
                 self.store_value(p, self.slot_index(inst.imm), words)?;
                 return Ok(());
             }
-            Opcode::Upval => return err("unsupported: upvalue access (closure internals)"),
+            Opcode::Upval => {
+                // The closure's cell pointers never change: loads of them are `Meta`.
+                let (f, _) = self.obj(a, Type::Func)?;
+                let cells = self.field_ptr(
+                    f,
+                    FUNC_UPVALS,
+                    self.i8p.ptr_type(AddressSpace::default()).ptr_type(AddressSpace::default()),
+                )?;
+                let cells = self.load(cells, Mem::Meta, "upvals")?.into_pointer_value();
+                // SAFETY (of the emitted code): the recorder saw upvalue
+                // `imm` of a closure of this prototype, and every closure of
+                // a prototype has the same number of upvalues.
+                let cell =
+                    unsafe { self.b.build_in_bounds_gep(cells, &[self.i64.const_int(inst.imm as u64, false)], "") }
+                        .e()?;
+                V::P(self.load(cell, Mem::Meta, "cell")?.into_pointer_value())
+            }
             Opcode::TCall | Opcode::TCallAt => self.native_call(i)?,
             Opcode::Ret => {
                 let words = self.words(a)?;
@@ -1890,9 +1906,10 @@ impl<'a, 'c> Lower<'a, 'c> {
             self.bump(cell(self, NC_CALLS_MADE)?)?;
         }
 
-        // The callee's arguments and nil registers (a Nil has no payload:
-        // its tag word is all there is to write).
-        for e in snap.entries.iter().filter(|e| e.slot as i64 >= callee_slot) {
+        // The callee's closure (in its callee slot, where the callee's own
+        // upvalue accesses check it), arguments and nil registers (a Nil
+        // has no payload: its tag word is all there is to write).
+        for e in snap.entries.iter().filter(|e| e.slot as i64 >= callee_slot + RETURN_SLOT) {
             let words = self.words(e.value).map_err(|m| format!("call argument slot {}: {m}", e.slot))?;
             if self.ty(e.value) == Type::Nil {
                 let tp = self.word_ptr(self.base, self.slot_index(e.slot as i64))?;
@@ -2307,7 +2324,7 @@ mod tests {
     use vela_ir::{Inst, SnapEntry, Snapshot};
 
     use super::*;
-    use crate::runtime::object::{ElemKind, StructObj};
+    use crate::runtime::object::{ElemKind, FuncObj, StructObj};
     use crate::runtime::value::tag;
     use crate::runtime::Heap;
 
@@ -2984,6 +3001,45 @@ mod tests {
     }
 
     #[test]
+    fn upvalue_cells_are_read_from_the_running_closure() {
+        // f = closure in slot 0: while upvalue 1 < 5 { upvalue 1 += upvalue 0 }.
+        let mut t = Trace::new();
+        let s0 = snap(&mut t, &[]);
+        let f = sload(&mut t, 0, Type::Func, s0);
+        loop_(&mut t);
+        let s1 = snap(&mut t, &[]);
+        let step_cell = with_imm(&mut t, Opcode::Upval, Type::Cell, f, Ref::NONE, 0, s1);
+        let sum_cell = with_imm(&mut t, Opcode::Upval, Type::Cell, f, Ref::NONE, 1, s1);
+        let v = op1(&mut t, Opcode::CLoad, Type::Value, sum_cell);
+        let x = t.guard(Opcode::Unbox, Type::Int, v, Ref::NONE, s1);
+        let five = t.kint(5);
+        let lt = t.emit(Opcode::ILt, Type::Bool, x, five);
+        guard(&mut t, Opcode::GuardTrue, lt, s1);
+        let sv = op1(&mut t, Opcode::CLoad, Type::Value, step_cell);
+        let step = t.guard(Opcode::Unbox, Type::Int, sv, Ref::NONE, s1);
+        let x1 = t.guard(Opcode::AddOv, Type::Int, x, step, s1);
+        let bx = op1(&mut t, Opcode::Box, Type::Value, x1);
+        store(&mut t, Opcode::CStore, sum_cell, Ref::NONE, bx, 0);
+        let code = compiled(&t);
+
+        // Two closures of one prototype, each with cells of its own: the same
+        // code updates whichever runs it.
+        let src = "let x = 1";
+        let program = crate::frontend::parse_program(src).expect("parses");
+        let mut env = crate::frontend::compiler::CompileEnv::new();
+        let mut heap = Heap::new(1 << 30);
+        let chunk = crate::frontend::compiler::compile(&program, src, "t.vela", &mut env, &mut heap).expect("compiles");
+        for (step, start, end) in [(1, 0, 5), (2, 1, 5), (3, 0, 6)] {
+            let cells = [heap.alloc_cell(Value::Int(step)), heap.alloc_cell(Value::Int(start))];
+            let func = heap.alloc_func(FuncObj::new(chunk.script.clone(), Box::new(cells)));
+            let mut st = stack(&[Value::Func(func)], 1);
+            assert_eq!(enter(&code, &mut st), s1.0);
+            assert_eq!(int(cells[1].get().value), end, "step {step} from {start}");
+            assert_eq!(int(cells[0].get().value), step);
+        }
+    }
+
+    #[test]
     fn boxed_phis_and_parallel_update() {
         // (a, b) = (b, a) each iteration, n times; a and b are boxed values.
         let mut t = Trace::new();
@@ -3026,13 +3082,6 @@ mod tests {
         let mut t = Trace::new();
         t.kint(1);
         assert!(msg(&t).contains("no Loop"));
-
-        let mut t = Trace::new();
-        let s0 = snap(&mut t, &[]);
-        let f = sload(&mut t, 0, Type::Func, s0);
-        loop_(&mut t);
-        with_imm(&mut t, Opcode::Upval, Type::Cell, f, Ref::NONE, 0, s0);
-        assert!(msg(&t).contains("unsupported"), "{}", msg(&t));
 
         // A snapshot naming its own guard's result.
         let mut t = Trace::new();

@@ -29,6 +29,9 @@ pub const STRUCT_DEF: u64 = 16;
 pub const STRUCT_FIELDS: u64 = 24;
 /// `CellObj::value`: the boxed value, inline.
 pub const CELL_VALUE: u64 = 16;
+/// `FuncObj::upvals_data`: pointer to the closure's cell pointers, one word
+/// each, by upvalue number (immutable once the closure exists).
+pub const FUNC_UPVALS: u64 = 40;
 /// `StrObj::data`: pointer to the UTF-8 bytes (immutable).
 pub const STR_DATA: u64 = 24;
 /// `StrObj::len` (u64): the byte length.
@@ -64,6 +67,8 @@ const _: () = {
     assert!(offset_of!(StrObj, len) as u64 == STR_LEN);
     assert!(offset_of!(StructObj, def) as u64 == STRUCT_DEF);
     assert!(offset_of!(StructObj, fields) as u64 == STRUCT_FIELDS);
+    assert!(offset_of!(crate::runtime::object::FuncObj, upvals_data) as u64 == FUNC_UPVALS);
+    assert!(std::mem::size_of::<crate::runtime::heap::GcRef<crate::runtime::object::CellObj>>() == 8);
     assert!(std::mem::size_of::<HelperValue>() == 16);
 };
 

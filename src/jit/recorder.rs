@@ -13,6 +13,7 @@ use smallvec::SmallVec;
 use vela_ir::{Helper, Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
 
 use super::cache::TraceId;
+use super::layout::RETURN_SLOT;
 use super::state::Dep;
 use crate::bytecode::proto::FUNC_ENTRY;
 use crate::bytecode::{Op, Proto, Reg};
@@ -117,6 +118,9 @@ pub struct Recorder {
     /// The instruction just recorded allocated, at a safe point of the
     /// interpreter: the next step first emits the GC check (`gc_check`).
     gc_pending: bool,
+    /// The root frame's closure, loaded from its callee slot (slot -1) for
+    /// the first access to one of its upvalues.
+    root_closure: Option<Ref>,
     /// Snapshots keep every slot from here up, dead or not: set while a
     /// native call's snapshot is taken, whose callee registers the call
     /// itself stores from it.
@@ -212,6 +216,7 @@ impl Recorder {
             last_snap: None,
             gc_pending: false,
             keep_from: usize::MAX,
+            root_closure: None,
         }
     }
 
@@ -424,17 +429,32 @@ impl Recorder {
         self.trace.push(inst);
     }
 
-    /// The cell of upvalue `u` of the running closure, as a constant. Only
-    /// in an inlined frame: its call guarded the closure's identity, so its
-    /// cells are fixed. The frame the trace entered may belong to any
-    /// closure of its prototype.
+    /// The cell of upvalue `u` of the running closure. In an inlined frame,
+    /// a constant: the call guarded the closure's identity, so its cells
+    /// are fixed. The frame the trace entered may belong to any closure of
+    /// its prototype: there the cell is loaded (`upval`) from the closure in
+    /// the frame's callee slot (slot -1, which a native call fills too).
     fn upval(&mut self, vm: &Vm, depth: usize, u: u8) -> R<Ref> {
-        if depth == 0 {
-            return abort("upvalue of the trace's own function");
-        }
         let func = vm.frames.last().expect("frame").func;
-        let Some(&cell) = func.get().upvals.get(u as usize) else { return abort("no such upvalue") };
-        Ok(self.kptr(Type::Cell, cell.as_ptr() as u64, Value::Cell(cell)))
+        let Some(&cell) = func.get().upvals().get(u as usize) else { return abort("no such upvalue") };
+        if depth > 0 {
+            return Ok(self.kptr(Type::Cell, cell.as_ptr() as u64, Value::Cell(cell)));
+        }
+        let closure = match self.root_closure {
+            Some(r) => r,
+            None => {
+                let mut inst = vela_ir::Inst::new(Opcode::SLoad, Type::Func);
+                inst.imm = RETURN_SLOT;
+                inst.snap = self.snapshot();
+                let r = self.trace.push(inst);
+                self.root_closure = Some(r);
+                r
+            }
+        };
+        let mut inst = vela_ir::Inst::new(Opcode::Upval, Type::Cell);
+        inst.a = closure;
+        inst.imm = u as i64;
+        Ok(self.trace.push(inst))
     }
 
     fn boxed(&mut self, r: Ref) -> Ref {
@@ -1147,7 +1167,7 @@ impl Recorder {
             }
             Op::GetUpval { a, u } => {
                 let cell = self.upval(vm, depth, u)?;
-                let now = vm.frames.last().expect("frame").func.get().upvals[u as usize].get().value;
+                let now = vm.frames.last().expect("frame").func.get().upvals()[u as usize].get().value;
                 let r = self.cell_load(cell, now)?;
                 set!(a, r)
             }

@@ -211,7 +211,7 @@ impl Heap {
     }
 
     pub fn alloc_func(&mut self, func: FuncObj) -> GcRef<FuncObj> {
-        let size = std::mem::size_of::<FuncObj>() + func.upvals.len() * 8;
+        let size = std::mem::size_of::<FuncObj>() + func.upvals().len() * 8;
         self.link(Box::new(func), size)
     }
 
@@ -280,7 +280,7 @@ impl Heap {
                 }
                 ObjKind::Func => {
                     let f = &*(ptr as *const FuncObj);
-                    for c in f.upvals.iter() {
+                    for c in f.upvals().iter() {
                         self.mark_value(&Value::Cell(*c));
                     }
                 }
@@ -353,7 +353,7 @@ unsafe fn free_object(ptr: *mut GcHeader) -> usize {
             }
             ObjKind::Func => {
                 let b = Box::from_raw(ptr as *mut FuncObj);
-                std::mem::size_of::<FuncObj>() + b.upvals.len() * 8
+                std::mem::size_of::<FuncObj>() + b.upvals().len() * 8
             }
             ObjKind::Struct => {
                 let b = Box::from_raw(ptr as *mut StructObj);

@@ -512,12 +512,22 @@ impl MapObj {
 pub struct FuncObj {
     header: GcHeader,
     pub proto: Rc<Proto>,
-    pub upvals: Box<[GcRef<CellObj>]>,
+    upvals: Box<[GcRef<CellObj>]>,
+    /// `upvals`' first element, for compiled code (`jit::layout::FUNC_UPVALS`):
+    /// a boxed slice's own layout is not specified. The slice never moves
+    /// or changes after creation.
+    pub(crate) upvals_data: *const GcRef<CellObj>,
 }
 
 impl FuncObj {
     pub fn new(proto: Rc<Proto>, upvals: Box<[GcRef<CellObj>]>) -> FuncObj {
-        FuncObj { header: GcHeader::new(ObjKind::Func), proto, upvals }
+        let upvals_data = upvals.as_ptr();
+        FuncObj { header: GcHeader::new(ObjKind::Func), proto, upvals, upvals_data }
+    }
+
+    /// The cells the closure captured, by upvalue number.
+    pub fn upvals(&self) -> &[GcRef<CellObj>] {
+        &self.upvals
     }
 }
 

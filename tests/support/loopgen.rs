@@ -742,7 +742,16 @@ impl Gen {
             // and calls of the closure inline its upvalue accesses.
             let (cap, kf) = (self.name("cap"), self.name("kf"));
             self.line(format!("let {cap} = 0"));
-            self.line(format!("let {kf} = fn(q) {{ {cap} += q % 7\n return {cap} % 101 }}"));
+            if self.rng.percent(50) {
+                self.line(format!("let {kf} = fn(q) {{ {cap} += q % 7\n return {cap} % 101 }}"));
+            } else {
+                // With a loop of its own: called natively, its traces load
+                // the cell through the closure in their frame's callee slot.
+                let t = self.name("t");
+                self.line(format!(
+                    "let {kf} = fn(q) {{ for {t} in 0..3 {{ {cap} += (q + {t}) % 7 }}\n return {cap} % 101 }}"
+                ));
+            }
             sc.accs.push(cap.clone());
             sc.captors.push(kf);
             printed.push(cap);
