@@ -1907,7 +1907,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         }
 
         // The callee's closure (in its callee slot, where the callee's own
-        // upvalue accesses check it), arguments and nil registers (a Nil
+        // upvalue accesses load it from), arguments and nil registers (a Nil
         // has no payload: its tag word is all there is to write).
         for e in snap.entries.iter().filter(|e| e.slot as i64 >= callee_slot + RETURN_SLOT) {
             let words = self.words(e.value).map_err(|m| format!("call argument slot {}: {m}", e.slot))?;
