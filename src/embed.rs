@@ -1048,7 +1048,7 @@ print(four(1, 2, 3, 4), six(1, 2, 3, 4, 5, 6), nothing(nil))
         vm.run_source(
             r#"
 fn id(x) { return x }
-fn churn() { let a = []; for i in 0..200000 { a.push("s${i}") } }
+fn churn() { let a = []; for i in 0..600000 { a.push("s${i}") } }
 let r = hold("kept " + "alive", churn)
 "#,
             "gc.vela",
@@ -1067,7 +1067,7 @@ let r = hold("kept " + "alive", churn)
             vm.call::<()>(f, ())?;
             String::from_vela(vm, s).map_err(|e| Error::new(ErrorKind::Conversion, e))
         });
-        vm.run_source("fn churn() { let a = []; for i in 0..200000 { a.push(\"s${i}\") } }", "gc.vela").unwrap();
+        vm.run_source("fn churn() { let a = []; for i in 0..600000 { a.push(\"s${i}\") } }", "gc.vela").unwrap();
         let before = vm.heap_stats().collections;
         let text = format!("{}{}", "host ", "string");
         let churn = vm.global("churn").unwrap();

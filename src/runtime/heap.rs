@@ -121,7 +121,10 @@ pub struct Heap {
     gray: Vec<NonNull<GcHeader>>,
 }
 
-const MIN_THRESHOLD: usize = 4 << 20;
+/// The least a collection waits for. At 4 MiB binary_trees collected about
+/// four times as often, each time tracing its long-lived tree again: 16 MiB
+/// ran it 10-15% faster for 10% more peak memory.
+const MIN_THRESHOLD: usize = 16 << 20;
 
 impl Heap {
     pub fn new(limit: usize) -> Heap {
