@@ -152,6 +152,7 @@ fn generator_makes_every_construct() {
         ("GV reassigned in a loop", count(&has("{ GV = "))),
         ("GV called", count(&has("GV("))),
         ("GK reassigned in a loop", count(&has("{ GK = "))),
+        ("closure over a fresh local", count(&has("= fn() { cv"))),
     ] {
         assert!(n >= 5, "only {n} of 120 programs have a {what}");
     }

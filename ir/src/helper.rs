@@ -77,6 +77,12 @@ pub enum Helper {
     /// `values`); fails where the method raises an error, having done
     /// nothing.
     Method,
+    /// A new cell holding the value (a local some closure captures).
+    CellNew,
+    /// A new closure of nested function number `p` of closure `f`'s
+    /// prototype over the cells listed, in its upvalue order (a closure
+    /// without upvalues gets one ignored value).
+    ClosureNew,
 }
 
 impl Helper {
@@ -102,6 +108,8 @@ impl Helper {
         Helper::StrSlice,
         Helper::StrSplit,
         Helper::Method,
+        Helper::CellNew,
+        Helper::ClosureNew,
     ];
 
     pub fn name(self) -> &'static str {
@@ -127,6 +135,8 @@ impl Helper {
             Helper::StrSlice => "str_slice",
             Helper::StrSplit => "str_split",
             Helper::Method => "method",
+            Helper::CellNew => "cell_new",
+            Helper::ClosureNew => "closure_new",
         }
     }
 
@@ -154,6 +164,8 @@ impl Helper {
             Helper::ArrayJoin => &[T(Array), T(Str)],
             Helper::Concat => &[Args],
             Helper::Method => &[Args, T(Int)],
+            Helper::ClosureNew => &[Args, T(Func), T(Int)],
+            Helper::CellNew => &[T(Value)],
             Helper::StrAdd | Helper::StrContains | Helper::StrSplit => &[T(Str), T(Str)],
             Helper::StrSlice => &[T(Str), T(Int), T(Int)],
             Helper::FmtPrec => &[T(Value), T(Int)],
@@ -172,6 +184,8 @@ impl Helper {
             Helper::StructNew => Type::Struct,
             Helper::ArrayJoin | Helper::Concat | Helper::StrAdd | Helper::FmtPrec | Helper::StrSlice => Type::Str,
             Helper::StrSplit => Type::Array,
+            Helper::CellNew => Type::Cell,
+            Helper::ClosureNew => Type::Func,
         }
     }
 

@@ -18,7 +18,7 @@ use vela_ir::Helper;
 
 use super::layout::{HelperValue, HELPER_FAILED};
 use crate::interp::Vm;
-use crate::runtime::object::{ArrayObj, MapKey, MapObj, StrObj, StructObj};
+use crate::runtime::object::{ArrayObj, CellObj, FuncObj, MapKey, MapObj, StrObj, StructObj};
 use crate::runtime::structdef::method;
 use crate::runtime::value::tag;
 use crate::runtime::{builtins, GcRef, Value};
@@ -169,6 +169,8 @@ pub fn address(h: Helper) -> usize {
         Helper::StrSlice => str_slice as *const () as usize,
         Helper::StrSplit => str_split as *const () as usize,
         Helper::Method => method as *const () as usize,
+        Helper::CellNew => cell_new as *const () as usize,
+        Helper::ClosureNew => closure_new as *const () as usize,
     }
 }
 
@@ -285,6 +287,34 @@ extern "C" fn struct_new(def: i64) -> *mut StructObj {
     let vm = unsafe { vm() };
     let n = vm.structs[def as usize].fields.len();
     vm.heap.alloc_struct(StructObj::new(def as u32, vec![Value::Nil; n])).as_ptr()
+}
+
+unsafe extern "C" fn cell_new(vt: u64, vp: u64) -> *mut CellObj {
+    // SAFETY: see `map_get`.
+    let v = unsafe { value(vt, vp) };
+    // SAFETY: called by a trace.
+    unsafe { vm() }.heap.alloc_cell(v).as_ptr()
+}
+
+/// Closure `parent`'s nested function number `p` over `cells`, as
+/// `Op::Closure` makes it in the interpreter.
+///
+/// # Safety
+/// As for every helper; besides, `cells` holds at least the nested
+/// function's number of upvalues, each a cell.
+unsafe extern "C" fn closure_new(cells: *const Value, n: u64, parent: *mut FuncObj, p: i64) -> *mut FuncObj {
+    // SAFETY: see above.
+    let (cells, parent) = unsafe { (std::slice::from_raw_parts(cells, n as usize), &*parent) };
+    let proto = parent.proto.protos[p as usize].clone();
+    let upvals: Box<[GcRef<CellObj>]> = cells[..proto.upvals.len()]
+        .iter()
+        .map(|v| match v {
+            Value::Cell(c) => *c,
+            _ => unreachable!("the recorder passes cells"),
+        })
+        .collect();
+    // SAFETY: called by a trace.
+    unsafe { vm() }.heap.alloc_func(FuncObj::new(proto, upvals)).as_ptr()
 }
 
 thread_local! {

@@ -16,7 +16,7 @@ use super::cache::TraceId;
 use super::layout::RETURN_SLOT;
 use super::state::Dep;
 use crate::bytecode::proto::FUNC_ENTRY;
-use crate::bytecode::{Op, Proto, Reg};
+use crate::bytecode::{Op, Proto, Reg, UpvalDesc};
 use crate::interp::Vm;
 use crate::runtime::heap::GcRef;
 use crate::runtime::object::{ArrayObj, ElemKind};
@@ -313,6 +313,11 @@ impl Recorder {
 
     /// The arguments of a helper taking `Args`: the values of `refs` boxed,
     /// chained with `carg`.
+    /// Whether `r` is the result of a call of helper `h` in this trace.
+    fn made_here(&self, r: Ref, h: Helper) -> bool {
+        self.trace.insts.get(r.index()).is_some_and(|i| i.op.is_helper_call() && i.helper() == Some(h))
+    }
+
     fn arg_list(&mut self, refs: &[Ref]) -> Ref {
         let mut list = self.boxed(refs[0]);
         for &r in &refs[1..] {
@@ -440,21 +445,31 @@ impl Recorder {
         if depth > 0 {
             return Ok(self.kptr(Type::Cell, cell.as_ptr() as u64, Value::Cell(cell)));
         }
-        let closure = match self.root_closure {
-            Some(r) => r,
-            None => {
-                let mut inst = vela_ir::Inst::new(Opcode::SLoad, Type::Func);
-                inst.imm = RETURN_SLOT;
-                inst.snap = self.snapshot();
-                let r = self.trace.push(inst);
-                self.root_closure = Some(r);
-                r
-            }
-        };
+        let closure = self.running_closure(vm, depth);
         let mut inst = vela_ir::Inst::new(Opcode::Upval, Type::Cell);
         inst.a = closure;
         inst.imm = u as i64;
         Ok(self.trace.push(inst))
+    }
+
+    /// The closure the current frame runs: in an inlined frame a constant
+    /// (the call guarded its identity), in the frame the trace entered the
+    /// closure in its callee slot (slot -1, which a native call fills too),
+    /// loaded once.
+    fn running_closure(&mut self, vm: &Vm, depth: usize) -> Ref {
+        let func = vm.frames.last().expect("frame").func;
+        if depth > 0 {
+            return self.kptr(Type::Func, func.as_ptr() as u64, Value::Func(func));
+        }
+        if let Some(r) = self.root_closure {
+            return r;
+        }
+        let mut inst = vela_ir::Inst::new(Opcode::SLoad, Type::Func);
+        inst.imm = RETURN_SLOT;
+        inst.snap = self.snapshot();
+        let r = self.trace.push(inst);
+        self.root_closure = Some(r);
+        r
     }
 
     fn boxed(&mut self, r: Ref) -> Ref {
@@ -1009,6 +1024,11 @@ impl Recorder {
             Op::Call { a, n } => match val!(a) {
                 Value::Func(f) => {
                     let callee = get!(a);
+                    if self.made_here(callee, Helper::ClosureNew) {
+                        // Each iteration makes a new one: a guard on this
+                        // one's identity would fail on the next.
+                        return abort("call of a closure made in the trace");
+                    }
                     let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
                     let same = self.trace.emit(Opcode::PEq, Type::Bool, callee, k);
                     self.branch(same, true);
@@ -1176,7 +1196,30 @@ impl Recorder {
                 let x = get!(b);
                 self.cell_store(cell, x);
             }
-            Op::NewCell { .. } | Op::Closure { .. } => return abort("closure or captured variable created"),
+            Op::NewCell { a, b } => {
+                let x = get!(b);
+                let v = self.boxed(x);
+                set!(a, self.call(Helper::CellNew, &[v]));
+                self.gc_pending = true;
+            }
+            Op::Closure { a, p } => {
+                let child = &proto.protos[p as usize];
+                let mut cells: SmallVec<[Ref; 8]> = SmallVec::new();
+                for d in &child.upvals {
+                    cells.push(match *d {
+                        UpvalDesc::Local(r) => get!(r),
+                        UpvalDesc::Upval(u) => self.upval(vm, depth, u)?,
+                    });
+                }
+                if cells.is_empty() {
+                    cells.push(self.trace.knil());
+                }
+                let list = self.arg_list(&cells);
+                let parent = self.running_closure(vm, depth);
+                let p = self.trace.kint(p as i64);
+                set!(a, self.call(Helper::ClosureNew, &[list, parent, p]));
+                self.gc_pending = true;
+            }
             Op::SetGlobal { a, g } => {
                 if !self.stores_globals.contains(&g) {
                     self.stores_globals.push(g);

@@ -1206,7 +1206,7 @@ impl Gen {
             if sc.bools.is_empty() { 0 } else { 2 },                                         // 13 bool
             if has_arr { 1 } else { 0 },                                                     // 14 global array write
             if self.use_globals_write { 1 } else { 0 },                                      // 15 global assignment
-            if self.use_closures { 1 } else { 0 },                                           // 16 closure
+            if self.use_closures { 2 } else { 0 },                                           // 16 closure
             if has_ctr && sc.counters.last().is_some_and(|c| c.assignable) { 2 } else { 0 }, // 17 loop var
             if !sc.nums.is_empty() && has_ctr { 3 } else { 0 },                              // 18 type flip
             if sc.opts.is_empty() { 0 } else { 4 },                                          // 19 nil-or-int variable
@@ -1333,6 +1333,18 @@ impl Gen {
                 let e = self.int_expr(sc, 1);
                 let e = self.wrap(e, STORE_BITS);
                 self.line(format!("G1 = {}", e.s));
+            }
+            16 if self.rng.percent(35) => {
+                // A closure over a fresh local, made and dropped: the trace
+                // makes the cell and the closure (`cell_new`, `closure_new`)
+                // and reads the local back through its cell.
+                let (cv, cf) = (self.name("cv"), self.name("cf"));
+                let e = self.int_expr(sc, 1);
+                let e = self.wrap(e, STORE_BITS);
+                let a = self.rng.pick(&sc.accs.clone()).clone();
+                self.line(format!("let {cv} = {}", e.s));
+                self.line(format!("let {cf} = fn() {{ {cv} += 1\n return {cv} % 101 }}"));
+                self.line(format!("{a} += {cv} % 101"));
             }
             16 if !sc.captors.is_empty() && self.rng.percent(60) => {
                 let kf = self.rng.pick(&sc.captors.clone()).clone();
