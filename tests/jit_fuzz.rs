@@ -153,6 +153,7 @@ fn generator_makes_every_construct() {
         ("GV called", count(&has("GV("))),
         ("GK reassigned in a loop", count(&has("{ GK = "))),
         ("closure over a fresh local", count(&has("= fn() { cv"))),
+        ("call of closures of one prototype", count(&has(" % 4 + 4) % 4]("))),
     ] {
         assert!(n >= 5, "only {n} of 120 programs have a {what}");
     }

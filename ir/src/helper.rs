@@ -83,6 +83,8 @@ pub enum Helper {
     /// prototype over the cells listed, in its upvalue order (a closure
     /// without upvalues gets one ignored value).
     ClosureNew,
+    /// Whether two closures are of the same function prototype.
+    SameProto,
 }
 
 impl Helper {
@@ -110,6 +112,7 @@ impl Helper {
         Helper::Method,
         Helper::CellNew,
         Helper::ClosureNew,
+        Helper::SameProto,
     ];
 
     pub fn name(self) -> &'static str {
@@ -137,6 +140,7 @@ impl Helper {
             Helper::Method => "method",
             Helper::CellNew => "cell_new",
             Helper::ClosureNew => "closure_new",
+            Helper::SameProto => "same_proto",
         }
     }
 
@@ -166,6 +170,7 @@ impl Helper {
             Helper::Method => &[Args, T(Int)],
             Helper::ClosureNew => &[Args, T(Func), T(Int)],
             Helper::CellNew => &[T(Value)],
+            Helper::SameProto => &[T(Func), T(Func)],
             Helper::StrAdd | Helper::StrContains | Helper::StrSplit => &[T(Str), T(Str)],
             Helper::StrSlice => &[T(Str), T(Int), T(Int)],
             Helper::FmtPrec => &[T(Value), T(Int)],
@@ -175,7 +180,7 @@ impl Helper {
     /// The result type (`Void` for none).
     pub fn result(self) -> Type {
         match self {
-            Helper::GcWanted | Helper::MapHas | Helper::StrContains => Type::Bool,
+            Helper::GcWanted | Helper::MapHas | Helper::StrContains | Helper::SameProto => Type::Bool,
             Helper::MapGet | Helper::MapGetOr | Helper::MapRemove | Helper::MapKeyAt | Helper::Method => Type::Value,
             Helper::MapSet | Helper::ArrayPush => Type::Void,
             Helper::MapLen => Type::Int,

@@ -171,6 +171,7 @@ pub fn address(h: Helper) -> usize {
         Helper::Method => method as *const () as usize,
         Helper::CellNew => cell_new as *const () as usize,
         Helper::ClosureNew => closure_new as *const () as usize,
+        Helper::SameProto => same_proto as *const () as usize,
     }
 }
 
@@ -315,6 +316,12 @@ unsafe extern "C" fn closure_new(cells: *const Value, n: u64, parent: *mut FuncO
         .collect();
     // SAFETY: called by a trace.
     unsafe { vm() }.heap.alloc_func(FuncObj::new(proto, upvals)).as_ptr()
+}
+
+unsafe extern "C" fn same_proto(f: *mut FuncObj, g: *mut FuncObj) -> u64 {
+    // SAFETY: see `map_get`.
+    let (f, g) = unsafe { (&*f, &*g) };
+    std::rc::Rc::ptr_eq(&f.proto, &g.proto) as u64
 }
 
 thread_local! {

@@ -10,6 +10,7 @@
 //! (branches and checks have no side effects before they fail).
 
 use smallvec::SmallVec;
+use std::rc::Rc;
 use vela_ir::{Helper, Opcode, Ref, SnapEntry, SnapFrame, SnapId, Snapshot, Trace, Type};
 
 use super::cache::TraceId;
@@ -19,7 +20,7 @@ use crate::bytecode::proto::FUNC_ENTRY;
 use crate::bytecode::{Op, Proto, Reg, UpvalDesc};
 use crate::interp::Vm;
 use crate::runtime::heap::GcRef;
-use crate::runtime::object::{ArrayObj, ElemKind};
+use crate::runtime::object::{ArrayObj, ElemKind, FuncObj};
 use crate::runtime::ops;
 use crate::runtime::structdef::method;
 use crate::runtime::Value;
@@ -142,6 +143,9 @@ pub const INNER_LOOP_NOT_COMPILED: &str = "inner loop not compiled yet";
 /// no entry trace yet: it may soon (it is being called often), so only
 /// every few such aborts count towards blacklisting.
 pub const CALLEE_NOT_COMPILED: &str = "a function to call natively has no entry trace yet";
+
+/// `JitState::call_sites`' mark of a call that met more than one closure.
+const POLYMORPHIC: usize = usize::MAX;
 
 fn type_of(v: Value) -> R<Type> {
     Ok(match v {
@@ -1029,6 +1033,9 @@ impl Recorder {
                         // one's identity would fail on the next.
                         return abort("call of a closure made in the trace");
                     }
+                    if self.polymorphic_site(vm, proto, f) {
+                        return self.call_any_closure(rel, a, n as usize, f, callee, base).map(|()| Step::Continue);
+                    }
                     let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
                     let same = self.trace.emit(Opcode::PEq, Type::Bool, callee, k);
                     self.branch(same, true);
@@ -1371,6 +1378,56 @@ impl Recorder {
         self.frames.push(SnapFrame { func, base: callee_base as i32, ret_pc: ret_pc as u32 });
         self.inline.push(InlineFrame { proto, base: callee_base });
         Ok(())
+    }
+
+    /// Whether the call at `self.pc` of `caller` has met other closures of
+    /// `f`'s prototype than `f` in earlier recordings; it remembers `f`. A
+    /// call that meets another function instead (a global reassigned) stays
+    /// specialised on the closure.
+    fn polymorphic_site(&self, vm: &Vm, caller: &Proto, f: GcRef<FuncObj>) -> bool {
+        let (func, proto) = (f.as_ptr() as usize, Rc::as_ptr(&f.get().proto) as usize);
+        let mut sites = vm.jit.call_sites.borrow_mut();
+        let seen = sites.entry((caller as *const Proto as usize, self.pc as u32)).or_insert((func, proto));
+        if seen.1 != proto {
+            *seen = (func, proto);
+        } else if seen.0 != func {
+            seen.0 = POLYMORPHIC;
+        }
+        seen.0 == POLYMORPHIC
+    }
+
+    /// A call site that meets many closures (of one prototype, as a rule:
+    /// callbacks, closures made in a loop): instead of a guard on the
+    /// closure's identity, which the next closure would fail, a guard on its
+    /// prototype, and a native call of the prototype's entry trace, which
+    /// finds the callee's upvalues through the closure in its callee slot.
+    fn call_any_closure(
+        &mut self,
+        rel: usize,
+        a: Reg,
+        nargs: usize,
+        f: GcRef<FuncObj>,
+        callee: Ref,
+        base: *const Value,
+    ) -> R<()> {
+        let k = self.kptr(Type::Func, f.as_ptr() as u64, Value::Func(f));
+        let same = self.call(Helper::SameProto, &[callee, k]);
+        self.branch(same, true);
+        let proto: &Proto = &f.get().proto;
+        if proto.arity as usize != nargs {
+            return abort("wrong number of arguments");
+        }
+        if std::ptr::eq(proto, self.root_proto) && self.loop_id == FUNC_ENTRY {
+            return self.call_trace(rel, a, nargs, proto, callee, base, None);
+        }
+        if proto.entry.blacklisted.get() {
+            return abort("a call site meets many closures, and their function has no entry trace");
+        }
+        if proto.entry_body.get() == 0 {
+            proto.call_natively.set(true);
+            return abort(CALLEE_NOT_COMPILED);
+        }
+        self.call_trace(rel, a, nargs, proto, callee, base, Some(proto))
     }
 
     /// A call this recording cannot inline, of `proto`: from now on calls of

@@ -257,6 +257,11 @@ pub struct JitState {
     pub max_frames: usize,
     /// Which live traces depend on what.
     dependents: FxHashMap<Dep, Vec<TraceId>>,
+    /// (caller prototype address, pc of a call) → the addresses of the
+    /// closure (`POLYMORPHIC` once recordings have met two closures of one
+    /// prototype there) and of the prototype the last recording through
+    /// that call met (see `Recorder::polymorphic_site`).
+    pub call_sites: std::cell::RefCell<FxHashMap<(usize, u32), (usize, usize)>>,
     /// Globals some live trace baked in: writing one must invalidate.
     watched: BitVec,
     /// Globals that changed too often to be treated as constants.
@@ -295,6 +300,7 @@ impl JitState {
             evictions: FxHashMap::default(),
             invalidations: FxHashMap::default(),
             dependents: FxHashMap::default(),
+            call_sites: Default::default(),
             checkpoint: None,
             serials: FxHashMap::default(),
             max_extent: 0,
@@ -497,13 +503,17 @@ impl JitState {
             }
         }
         let calls: *const NativeCalls = if rec.native_calls { &*self.calls } else { std::ptr::null() };
+        // SAFETY: `Vm::protos` keeps every prototype the VM compiled alive
+        // as long as the VM (and this state) lives.
+        let wanted_natively = unsafe { &*rec.root_proto }.call_natively.get();
         let optimized = vela_ir::passes::optimize(rec.trace).and_then(|t| {
             vela_ir::verify::verify(&t)?;
             let work = t.insts.iter().filter(|i| !i.op.is_const()).count();
-            if entry_trace && work < MIN_ENTRY_TRACE && !linked && !rec.native_calls {
+            if entry_trace && work < MIN_ENTRY_TRACE && !linked && !rec.native_calls && !wanted_natively {
                 // Entering and leaving a trace costs more than interpreting
                 // a few instructions (recursive fib's base case ran 2x slower)
                 // when the trace then only hands back to the interpreter.
+                // Not so when compiled code waits to call it natively.
                 return Err(TOO_SHORT.to_string());
             }
             Ok(t)

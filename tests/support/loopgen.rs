@@ -244,6 +244,8 @@ struct Scope {
     rebinds: Vec<(String, Vec<String>)>,
     /// Closures made before the loops that update a captured accumulator.
     captors: Vec<String>,
+    /// Arrays of closures of one prototype (`use_closures`).
+    poly_fns: Vec<String>,
     /// Inside a loop (break/continue allowed).
     in_loop: bool,
     /// Helper bodies: parameters may be Floats, so no Int-only operations.
@@ -755,6 +757,12 @@ impl Gen {
             sc.accs.push(cap.clone());
             sc.captors.push(kf);
             printed.push(cap);
+            // Four closures of one prototype, each over its own `z`: the
+            // calls through `kfs[..]` make polymorphic call sites.
+            let (kfs, z) = (self.name("kfs"), self.name("z"));
+            self.line(format!("let {kfs} = []"));
+            self.line(format!("for {z} in 0..4 {{ {kfs}.push(fn(q) {{ return (q * 3 + {z}) % 101 }}) }}"));
+            sc.poly_fns.push(kfs);
         }
         if self.use_alloc {
             for _ in 0..self.rng.int(1, 2) {
@@ -1345,6 +1353,14 @@ impl Gen {
                 self.line(format!("let {cv} = {}", e.s));
                 self.line(format!("let {cf} = fn() {{ {cv} += 1\n return {cv} % 101 }}"));
                 self.line(format!("{a} += {cv} % 101"));
+            }
+            16 if !sc.poly_fns.is_empty() && self.rng.percent(30) => {
+                let kfs = self.rng.pick(&sc.poly_fns.clone()).clone();
+                let a = self.rng.pick(&sc.accs.clone()).clone();
+                let idx = self.int_expr(sc, 1);
+                let arg = self.int_expr(sc, 1);
+                let arg = self.wrap(arg, STORE_BITS);
+                self.line(format!("{a} += {kfs}[(({}) % 4 + 4) % 4]({})", idx.s, arg.s));
             }
             16 if !sc.captors.is_empty() && self.rng.percent(60) => {
                 let kf = self.rng.pick(&sc.captors.clone()).clone();
