@@ -315,13 +315,13 @@ impl Recorder {
         self.trace.guard(Opcode::GuardFalse, Type::Void, wanted, Ref::NONE, snap);
     }
 
-    /// The arguments of a helper taking `Args`: the values of `refs` boxed,
-    /// chained with `carg`.
     /// Whether `r` is the result of a call of helper `h` in this trace.
     fn made_here(&self, r: Ref, h: Helper) -> bool {
         self.trace.insts.get(r.index()).is_some_and(|i| i.op.is_helper_call() && i.helper() == Some(h))
     }
 
+    /// The arguments of a helper taking `Args`: the values of `refs` boxed,
+    /// chained with `carg`.
     fn arg_list(&mut self, refs: &[Ref]) -> Ref {
         let mut list = self.boxed(refs[0]);
         for &r in &refs[1..] {
