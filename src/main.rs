@@ -167,10 +167,20 @@ fn main() -> ExitCode {
     if cli.jit_stats {
         eprint!("{}", vm.jit_report());
     }
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => report(&e),
-    }
+    let code = match &result {
+        Ok(_) => 0,
+        Err(e) => {
+            let _ = std::io::stdout().flush();
+            eprintln!("{e}");
+            e.exit_code()
+        }
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: ends the process at once, as `exit` would without running
+    // destructors or atexit handlers: all output is flushed above, and
+    // nothing else needs to happen before the process ends.
+    unsafe { libc::_exit(code as i32) }
 }
 
 fn report(e: &Error) -> ExitCode {
