@@ -1569,6 +1569,16 @@ impl Recorder {
                 float1(op, self)?
             }
             "floor" | "ceil" if n == 1 && matches!(arg(0), Value::Int(_)) => self.get(rel + a as usize + 1, arg(0))?,
+            "abs" if n == 1 && matches!(arg(0), Value::Int(_)) => {
+                // |x| = (x ^ s) - s, s = x >> 63 (0 or -1): the subtraction
+                // overflows for i64::MIN alone, and that exit lets the
+                // interpreter make the call and raise its overflow error.
+                let x = self.get(rel + a as usize + 1, arg(0))?;
+                let k63 = self.trace.kint(63);
+                let s = self.trace.emit(Opcode::Shr, Type::Int, x, k63);
+                let t = self.trace.emit(Opcode::BXor, Type::Int, x, s);
+                self.guard(Opcode::SubOv, Type::Int, t, s)
+            }
             "len" if n == 1 && matches!(arg(0), Value::Array(_)) => {
                 let x = self.get(rel + a as usize + 1, arg(0))?;
                 self.trace.emit(Opcode::ALen, Type::Int, x, Ref::NONE)
