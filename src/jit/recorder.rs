@@ -1569,6 +1569,11 @@ impl Recorder {
                 float1(op, self)?
             }
             "floor" | "ceil" if n == 1 && matches!(arg(0), Value::Int(_)) => self.get(rel + a as usize + 1, arg(0))?,
+            "float" if n == 1 && matches!(arg(0), Value::Int(_) | Value::Float(_)) => {
+                let x = self.get(rel + a as usize + 1, arg(0))?;
+                self.as_float(x)
+            }
+            "int" if n == 1 && matches!(arg(0), Value::Int(_)) => self.get(rel + a as usize + 1, arg(0))?,
             "abs" if n == 1 && matches!(arg(0), Value::Int(_)) => {
                 // |x| = (x ^ s) - s, s = x >> 63 (0 or -1): the subtraction
                 // overflows for i64::MIN alone, and that exit lets the
