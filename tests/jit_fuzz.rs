@@ -154,6 +154,7 @@ fn generator_makes_every_construct() {
         ("GK reassigned in a loop", count(&has("{ GK = "))),
         ("closure over a fresh local", count(&has("= fn() { cv"))),
         ("call of closures of one prototype", count(&has(" % 4 + 4) % 4]("))),
+        ("min or max of two Ints", count(&|t: &str| t.contains(" = min(") || t.contains(" = max("))),
     ] {
         assert!(n >= 5, "only {n} of 120 programs have a {what}");
     }

@@ -1574,6 +1574,25 @@ impl Recorder {
                 self.as_float(x)
             }
             "int" if n == 1 && matches!(arg(0), Value::Int(_)) => self.get(rel + a as usize + 1, arg(0))?,
+            "min" | "max" if n == 2 && matches!((arg(0), arg(1)), (Value::Int(_), Value::Int(_))) => {
+                // The pick this iteration made, behind a guard on the
+                // comparison: a running minimum or maximum rarely changes
+                // hands, and when it does a side trace takes the other pick.
+                let (Value::Int(x), Value::Int(y)) = (arg(0), arg(1)) else { unreachable!("matched above") };
+                let rx = self.get(rel + a as usize + 1, arg(0))?;
+                let ry = self.get(rel + a as usize + 2, arg(1))?;
+                let (c, take_y) = if name == "min" {
+                    (self.trace.emit(Opcode::ILt, Type::Bool, ry, rx), y < x)
+                } else {
+                    (self.trace.emit(Opcode::ILt, Type::Bool, rx, ry), y > x)
+                };
+                self.branch(c, take_y);
+                if take_y {
+                    ry
+                } else {
+                    rx
+                }
+            }
             "abs" if n == 1 && matches!(arg(0), Value::Int(_)) => {
                 // |x| = (x ^ s) - s, s = x >> 63 (0 or -1): the subtraction
                 // overflows for i64::MIN alone, and that exit lets the

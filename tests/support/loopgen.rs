@@ -1294,7 +1294,15 @@ impl Gen {
                 if self.rng.percent(60) {
                     let e = self.int_expr(sc, 2);
                     let e = self.wrap(e, STORE_BITS);
-                    self.line(format!("let {t} = {}", e.s));
+                    if self.rng.percent(25) {
+                        // The traces' guarded pick of the two.
+                        let f = self.int_expr(sc, 1);
+                        let f = self.wrap(f, STORE_BITS);
+                        let op = if self.rng.percent(50) { "min" } else { "max" };
+                        self.line(format!("let {t} = {op}({}, {})", e.s, f.s));
+                    } else {
+                        self.line(format!("let {t} = {}", e.s));
+                    }
                     sc.ints.push(t);
                 } else {
                     let e = self.num_expr(sc, 2);
