@@ -169,24 +169,25 @@ fn main() -> ExitCode {
     }
     let code = match &result {
         Ok(_) => 0,
-        Err(e) => {
-            let _ = std::io::stdout().flush();
-            eprintln!("{e}");
-            e.exit_code()
-        }
+        Err(e) => print_error(e),
     };
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
     // SAFETY: ends the process at once, as `exit` would without running
     // destructors or atexit handlers: all output is flushed above, and
     // nothing else needs to happen before the process ends.
-    unsafe { libc::_exit(code as i32) }
+    unsafe { libc::_exit(code) }
 }
 
 fn report(e: &Error) -> ExitCode {
+    ExitCode::from(print_error(e) as u8)
+}
+
+/// Prints `e` after what the program printed; returns its exit status.
+fn print_error(e: &Error) -> i32 {
     let _ = std::io::stdout().flush();
     eprintln!("{e}");
-    ExitCode::from(e.exit_code() as u8)
+    e.exit_code()
 }
 
 fn repl(vm: &mut Vm) -> ExitCode {

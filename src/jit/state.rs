@@ -5,7 +5,7 @@
 //! blacklisting); must not interpret.
 
 use rustc_hash::FxHashMap;
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use vela_ir::{Opcode, SnapId, Snapshot, Trace};
 
 use bitvec::vec::BitVec;
@@ -261,7 +261,7 @@ pub struct JitState {
     /// closure (`POLYMORPHIC` once recordings have met two closures of one
     /// prototype there) and of the prototype the last recording through
     /// that call met (see `Recorder::polymorphic_site`).
-    pub call_sites: std::cell::RefCell<FxHashMap<(usize, u32), (usize, usize)>>,
+    pub call_sites: RefCell<FxHashMap<(usize, u32), (usize, usize)>>,
     /// Globals some live trace baked in: writing one must invalidate.
     watched: BitVec,
     /// Globals that changed too often to be treated as constants.
