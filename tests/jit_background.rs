@@ -51,15 +51,17 @@ fn a_trace_whose_global_changed_while_it_compiled_is_dropped() {
     // `run`'s loop is recorded on its second back-edge with `k` = 5 baked in;
     // `k` changes microseconds later, long before LLVM is done. The trace
     // must not be attached, and the loop is recorded again with `k` = 7.
+    // Two million calls: the program must outlast that second compile too,
+    // the process's first LLVM work on a cold machine included.
     let src = "let k = 5\n\
                fn run() {\n let t = 0\n for i in 0..10 { t += k }\n return t\n}\n\
-               fn many() {\n let b = 0\n for j in 0..200000 { b += run() }\n return b\n}\n\
+               fn many() {\n let b = 0\n for j in 0..2000000 { b += run() }\n return b\n}\n\
                let a = run()\n\
                k = 7\n\
                let b = many()\n";
     vm.run_source(src, "<stale>").expect("runs");
     assert_eq!(int_global(&vm, "a"), 50);
-    assert_eq!(int_global(&vm, "b"), 200_000 * 70);
+    assert_eq!(int_global(&vm, "b"), 2_000_000 * 70);
     let stats = vm.jit_stats();
     let report = vm.jit_report();
     assert!(stats.dropped >= 1, "the stale trace was not dropped:\n{report}");
