@@ -22,7 +22,7 @@ fn item_check(tree: &Node) -> i64 {
 }
 
 fn main() {
-    let n: i64 = std::hint::black_box(14);
+    let n: i64 = std::hint::black_box(15);
     let min_depth = 4;
     let mut max_depth = n;
     if min_depth + 2 > max_depth {

@@ -58,7 +58,7 @@ fn fannkuch(n: usize) -> (i64, i64) {
 
 fn main() {
     let n = std::hint::black_box(9);
-    let reps = 2;
+    let reps = 3;
     let mut result = (0, 0);
     for _ in 0..reps {
         result = fannkuch(std::hint::black_box(n));

@@ -8,6 +8,6 @@ fn fib(n: i64) -> i64 {
 
 fn main() {
     // Read the argument through black_box so the call is not constant-folded.
-    let n = std::hint::black_box(34);
+    let n = std::hint::black_box(36);
     println!("{}", fib(n));
 }

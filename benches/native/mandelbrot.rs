@@ -1,6 +1,6 @@
 // mandelbrot: float-heavy escape-time loop on an N x N grid.
 fn main() {
-    let n: i64 = 600;
+    let n: i64 = 1000;
     let max_iter: i64 = 50;
     let mut inside: i64 = 0;
     let mut iters: i64 = 0;

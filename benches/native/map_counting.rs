@@ -2,7 +2,7 @@
 use std::collections::HashMap;
 
 fn main() {
-    let n: i64 = 8_000_000;
+    let n: i64 = 16_000_000;
     let vocab: Vec<String> = (0..1000).map(|i| format!("w{}", i)).collect();
     let mut words: HashMap<String, i64> = HashMap::new();
     let mut nums: HashMap<i64, i64> = HashMap::new();

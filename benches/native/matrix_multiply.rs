@@ -44,7 +44,7 @@ fn matmul(n: usize, a: &[Vec<f64>], b: &[Vec<f64>]) -> Vec<Vec<f64>> {
 }
 
 fn main() {
-    let n = std::hint::black_box(340usize);
+    let n = std::hint::black_box(385usize);
     let a = matgen(n, 0);
     let b = matgen(n, 1);
     let c = matmul(n, &a, &b);

@@ -114,7 +114,7 @@ fn advance(bodies: &mut [Body], dt: f64) {
 }
 
 fn main() {
-    let steps = 150_000;
+    let steps = 400_000;
     let mut bodies = make_bodies();
     offset_momentum(&mut bodies);
     println!("{:.9}", energy(&bodies));

@@ -1,6 +1,6 @@
 // nested_loops: three nested counted loops with integer arithmetic.
 fn main() {
-    let n: i64 = 360;
+    let n: i64 = 454;
     let mut acc: i64 = 0;
     for i in 0..n {
         for j in 0..n {

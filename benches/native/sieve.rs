@@ -25,7 +25,7 @@ fn sieve(n: usize) -> i64 {
 
 fn main() {
     let n = 1_000_000;
-    let reps = 10;
+    let reps = 25;
     let mut total: i64 = 0;
     let mut last: i64 = 0;
     for _ in 0..reps {

@@ -30,7 +30,7 @@ fn mul_atav(n: usize, v: &[f64], out: &mut [f64], tmp: &mut [f64]) {
 }
 
 fn main() {
-    let n = 500;
+    let n = 750;
     let mut u = vec![1.0f64; n];
     let mut v = vec![0.0f64; n];
     let mut tmp = vec![0.0f64; n];

@@ -1,6 +1,6 @@
 // string_building: string concatenation, interpolation, join and byte access.
 fn main() {
-    let rounds: i64 = 6000;
+    let rounds: i64 = 15000;
     let mut total_len: i64 = 0;
     let mut h: i64 = 0;
     for r in 0..rounds {

@@ -14,7 +14,7 @@ local function item_check(tree)
 end
 
 local function main()
-  local n = 14
+  local n = 15
   local min_depth = 4
   local max_depth = n
   if min_depth + 2 > max_depth then max_depth = min_depth + 2 end

@@ -55,7 +55,7 @@ end
 
 local function main()
   local n = 9
-  local reps = 2
+  local reps = 3
   local checksum, max_flips = 0, 0
   for r = 1, reps do
     checksum, max_flips = fannkuch(n)

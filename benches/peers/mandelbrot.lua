@@ -1,6 +1,6 @@
 -- mandelbrot: float-heavy escape-time loop on an N x N grid.
 local function main()
-  local n = 600
+  local n = 1000
   local max_iter = 50
   local inside = 0
   local iters = 0

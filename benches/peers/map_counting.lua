@@ -1,6 +1,6 @@
 -- map_counting: frequency counting in hash maps with string and integer keys.
 local function main()
-  local n = 8000000
+  local n = 16000000
   local vocab = {}
   for i = 0, 999 do vocab[i] = "w" .. i end
   local words = {}

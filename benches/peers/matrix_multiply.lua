@@ -44,7 +44,7 @@ local function matmul(n, a, b)
 end
 
 local function main()
-  local n = 340
+  local n = 385
   local a = matgen(n, 0)
   local b = matgen(n, 1)
   local c = matmul(n, a, b)

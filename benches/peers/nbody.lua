@@ -86,7 +86,7 @@ local function advance(bodies, dt)
 end
 
 local function main()
-  local steps = 150000
+  local steps = 400000
   local bodies = make_bodies()
   offset_momentum(bodies)
   print(string.format("%.9f", energy(bodies)))

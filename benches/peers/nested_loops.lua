@@ -1,6 +1,6 @@
 -- nested_loops: three nested counted loops with integer arithmetic.
 local function main()
-  local n = 360
+  local n = 454
   local acc = 0
   for i = 0, n - 1 do
     for j = 0, n - 1 do

@@ -24,7 +24,7 @@ end
 
 local function main()
   local n = 1000000
-  local reps = 10
+  local reps = 25
   local total = 0
   local last = 0
   for r = 1, reps do

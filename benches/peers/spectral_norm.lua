@@ -30,7 +30,7 @@ local function mul_atav(n, v, out, tmp)
 end
 
 local function main()
-  local n = 500
+  local n = 750
   local u, v, tmp = {}, {}, {}
   for i = 0, n - 1 do
     u[i] = 1.0

@@ -1,6 +1,6 @@
 -- string_building: string concatenation, interpolation, join and byte access.
 local function main()
-  local rounds = 6000
+  local rounds = 15000
   local total_len = 0
   local h = 0
   for r = 0, rounds - 1 do

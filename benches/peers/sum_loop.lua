@@ -1,6 +1,6 @@
 -- sum_loop: tight counted loop with integer accumulation.
 local function main()
-  local n = 50000000
+  local n = 100000000
   local total = 0
   local odd = 0
   for i = 0, n - 1 do
