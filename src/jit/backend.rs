@@ -67,7 +67,8 @@
 //! # Pipeline and compile time
 //!
 //! Lowering, then a short new-pass-manager pipeline (`PASSES`), then integer
-//! division by constants is expanded (`expand_const_divs`), then the code
+//! division by constants is expanded (`expand_const_divs`) and overflow
+//! guards' exit edges are split (`split_flag_edges`), then the code
 //! generator emits an object file with FastISel and the greedy register
 //! allocator (`CODEGEN_FLAGS`, set once per process), which
 //! `super::loader` places and relocates. Only `compile_keeping_ir` (for
@@ -108,8 +109,8 @@ use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine, TargetTriple};
 use inkwell::types::{BasicMetadataTypeEnum, BasicTypeEnum, FloatType, IntType, PointerType};
 use inkwell::values::{
-    BasicMetadataValueEnum, BasicValue, BasicValueEnum, FloatValue, FunctionValue, InstructionOpcode, InstructionValue,
-    IntValue, MetadataValue, Operand, PhiValue, PointerValue,
+    AsValueRef, BasicMetadataValueEnum, BasicValue, BasicValueEnum, FloatValue, FunctionValue, InstructionOpcode,
+    InstructionValue, IntValue, MetadataValue, Operand, PhiValue, PointerValue,
 };
 use inkwell::{AddressSpace, FloatPredicate, IntPredicate, OptimizationLevel};
 use rustc_hash::FxHashMap;
@@ -503,6 +504,7 @@ fn build(
     let passes = if merges.is_empty() { PASSES } else { MERGED_PASSES };
     module.run_passes(passes, tm, PassBuilderOptions::create()).map_err(|e| e.to_string())?;
     expand_const_divs(cx, func)?;
+    split_flag_edges(cx, &module, func)?;
     // Bitcode: much cheaper to write than text, and the code generator is
     // about to rewrite the module in place.
     let ir = keep_ir.then(|| module.write_bitcode_to_memory().as_slice().to_vec());
@@ -2160,6 +2162,96 @@ fn expand_const_divs(cx: &Context, func: FunctionValue<'_>) -> Result<(), String
     Ok(())
 }
 
+/// Gives every edge from an overflow guard into a block that starts with
+/// phis an empty block of its own. FastISel branches on an overflow
+/// intrinsic's flag directly (`jo`) only when neither successor of the
+/// branch has phis, whose copies could clobber the flags; otherwise it
+/// keeps the flag in a register (`seto`) and tests it again. SimplifyCFG
+/// leaves guards branching straight into the shared exit tails, which begin
+/// with the exit-id phi. The new block is on the exit side: one more jump
+/// on the way out, none on the trace's path. It holds an `llvm.donothing`
+/// (which emits no code) because CodeGenPrepare folds blocks holding only a
+/// branch back into their successor's phis.
+fn split_flag_edges<'c>(cx: &'c Context, module: &Module<'c>, func: FunctionValue<'c>) -> Result<(), String> {
+    let b = cx.create_builder();
+    let nothing = Intrinsic::find("llvm.donothing")
+        .and_then(|i| i.get_declaration(module, &[]))
+        .ok_or("LLVM: no llvm.donothing")?;
+    for bb in func.get_basic_blocks() {
+        let Some(br) = bb.get_terminator().filter(|t| branches_on_overflow(*t)) else { continue };
+        // A conditional `br`'s operands are [cond, false dest, true dest];
+        // `LLVMSetSuccessor` counts the true dest as 0.
+        let succ = |k: u32| match br.get_operand(2 - k) {
+            Some(Operand::Block(s)) => Some(s),
+            _ => None,
+        };
+        let (Some(t), Some(f)) = (succ(0), succ(1)) else { continue };
+        if t == f {
+            continue;
+        }
+        for (k, to) in [(0, t), (1, f)] {
+            if to.get_first_instruction().is_none_or(|i| i.get_opcode() != InstructionOpcode::Phi) {
+                continue;
+            }
+            let edge = cx.append_basic_block(func, "flag.edge");
+            b.position_at_end(edge);
+            b.build_call(nothing, &[], "").e()?;
+            b.build_unconditional_branch(to).e()?;
+            // SAFETY: `br` is a conditional branch (two successors, `k` < 2)
+            // and `edge` is a block of the same function.
+            unsafe { inkwell::llvm_sys::core::LLVMSetSuccessor(br.as_value_ref(), k, edge.as_mut_ptr()) };
+            retarget_phis(&b, to, bb, edge)?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `br` is a conditional branch on the overflow flag of a
+/// `*.with.overflow` intrinsic in its own block, with nothing but
+/// `extractvalue`s between them: the shape FastISel can fold into `jo`.
+fn branches_on_overflow(br: InstructionValue<'_>) -> bool {
+    if br.get_opcode() != InstructionOpcode::Br || br.get_num_operands() != 3 {
+        return false;
+    }
+    let Some(Operand::Value(BasicValueEnum::IntValue(cond))) = br.get_operand(0) else { return false };
+    let Some(ev) = cond.as_instruction().filter(|i| i.get_opcode() == InstructionOpcode::ExtractValue) else {
+        return false;
+    };
+    let Some(Operand::Value(agg)) = ev.get_operand(0) else { return false };
+    let Some(call) = agg.as_instruction_value().filter(|i| i.get_opcode() == InstructionOpcode::Call) else {
+        return false;
+    };
+    let callee = call.get_operand(call.get_num_operands() - 1);
+    let is_overflow = matches!(callee, Some(Operand::Value(BasicValueEnum::PointerValue(f)))
+        if f.get_name().to_bytes().ends_with(b".i64") && f.get_name().to_bytes().windows(14).any(|w| w == b".with.overflow"));
+    is_overflow && call.get_parent() == br.get_parent()
+}
+
+/// Rebuilds the phis at the start of `block` with their incoming edge from
+/// `old` coming from `new` instead (the C API cannot change a phi's
+/// incoming block in place).
+fn retarget_phis<'c>(
+    b: &Builder<'c>,
+    block: BasicBlock<'c>,
+    old: BasicBlock<'c>,
+    new: BasicBlock<'c>,
+) -> Result<(), String> {
+    let mut next = block.get_first_instruction();
+    while let Some(ins) = next.filter(|i| i.get_opcode() == InstructionOpcode::Phi) {
+        next = ins.get_next_instruction();
+        let phi = PhiValue::try_from(ins).map_err(|_| "phi is not a phi")?;
+        b.position_before(&ins);
+        let name = phi.get_name().to_str().unwrap_or("").to_string();
+        let rebuilt = b.build_phi(phi.as_basic_value().get_type(), &name).e()?;
+        for (v, from) in phi.get_incomings() {
+            rebuilt.add_incoming(&[(&v, if from == old { new } else { from })]);
+        }
+        ins.replace_all_uses_with(&rebuilt.as_instruction());
+        ins.erase_from_basic_block();
+    }
+    Ok(())
+}
+
 /// `x / d` or `x % d` (truncating) for a constant `d != 0`, emitted at `b`.
 /// See `DivMagic`.
 fn div_by_const<'c>(
@@ -2197,7 +2289,7 @@ fn div_by_const<'c>(
             } else if d < 0 && magic > 0 {
                 q = b.build_int_sub(q, x, "").e()?;
             }
-            let q = b.build_right_shift(q, k(shift as i64), true, "").e()?;
+            let q = if shift == 0 { q } else { b.build_right_shift(q, k(shift as i64), true, "").e()? };
             let neg = b.build_right_shift(q, k(63), false, "").e()?;
             b.build_int_add(q, neg, "").e()?
         }
@@ -2711,6 +2803,39 @@ mod tests {
             let mut st = stack(&[Value::Int(start)], 1);
             assert_eq!(run(&t, &mut st), s1.0, "{op:?}");
             assert_eq!(int(st[0]), want, "{op:?}");
+        }
+    }
+
+    /// Overflow guards branch on the flag itself (`jo`), also where their
+    /// exit joins a tail other exits share (`split_flag_edges`).
+    #[test]
+    fn overflow_guards_branch_on_the_flag() {
+        for op in [Opcode::AddOv, Opcode::SubOv, Opcode::MulOv] {
+            let mut t = Trace::new();
+            let s0 = snap(&mut t, &[]);
+            let acc0 = sload(&mut t, 0, Type::Int, s0);
+            let lim = sload(&mut t, 1, Type::Int, s0);
+            let step = t.kint(3);
+            loop_(&mut t);
+            let acc = phi(&mut t, Type::Int, acc0);
+            // Counting down, SubOv runs until it passes -1000.
+            let more = if op == Opcode::SubOv {
+                t.emit(Opcode::ILt, Type::Bool, lim, acc)
+            } else {
+                t.emit(Opcode::ILt, Type::Bool, acc, lim)
+            };
+            // Both exits write the same slot: they share one tail.
+            let s1 = snap(&mut t, &[(0, acc)]);
+            guard(&mut t, Opcode::GuardTrue, more, s1);
+            let s2 = snap(&mut t, &[(0, acc)]);
+            let acc1 = t.guard(op, Type::Int, acc, step, s2);
+            close(&mut t, acc, acc1);
+            let asm = compile_keeping_ir(&t, "flags").expect("compiles").asm();
+            assert!(asm.contains("\tjo\t") || asm.contains("\tjno\t"), "{op:?}: {asm}");
+            assert!(!asm.contains("seto"), "{op:?}: {asm}");
+            let lim = if op == Opcode::SubOv { -1000 } else { 1000 };
+            let mut st = stack(&[Value::Int(1), Value::Int(lim)], 2);
+            assert_eq!(run(&t, &mut st), s1.0, "{op:?}");
         }
     }
 
