@@ -2221,9 +2221,11 @@ fn branches_on_overflow(br: InstructionValue<'_>) -> bool {
     let Some(call) = agg.as_instruction_value().filter(|i| i.get_opcode() == InstructionOpcode::Call) else {
         return false;
     };
-    let callee = call.get_operand(call.get_num_operands() - 1);
-    let is_overflow = matches!(callee, Some(Operand::Value(BasicValueEnum::PointerValue(f)))
-        if f.get_name().to_bytes().ends_with(b".i64") && f.get_name().to_bytes().windows(14).any(|w| w == b".with.overflow"));
+    // The callee is a call's last operand.
+    let Some(Operand::Value(BasicValueEnum::PointerValue(f))) = call.get_operand(call.get_num_operands() - 1) else {
+        return false;
+    };
+    let is_overflow = f.get_name().to_str().is_ok_and(|n| n.starts_with("llvm.") && n.contains(".with.overflow."));
     is_overflow && call.get_parent() == br.get_parent()
 }
 
