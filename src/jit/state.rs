@@ -206,6 +206,13 @@ pub struct JitStats {
     pub shared_sides: u64,
     /// Milliseconds each recompile of a root with merged side traces took.
     pub merge_ms: Vec<f64>,
+    /// Every compile the back end finished (traces, recompiles with merged
+    /// side traces, failed ones, ones dropped or evicted since), and the
+    /// milliseconds they took together with LLVM's one-time start-up: the
+    /// run's whole cost of compiling, next to which per-trace figures say
+    /// little when a run is short.
+    pub compiles: u64,
+    pub compile_total_ms: f64,
     pub cache: CacheStats,
 }
 
@@ -587,6 +594,8 @@ impl JitState {
     /// Call only when no trace is running: attaching may evict traces.
     pub fn install_finished(&mut self) {
         while let Some(done) = self.compiler.finished() {
+            self.stats.compiles += 1;
+            self.stats.compile_total_ms += done.ms + done.llvm_init_ms.unwrap_or(0.0);
             if done.id & MERGE_JOB != 0 {
                 self.install_merge(done);
             } else {
@@ -1110,6 +1119,12 @@ impl JitState {
                 times[times.len() - 1],
                 s.first_compile_ms.unwrap_or(0.0),
                 s.llvm_init_ms.unwrap_or(0.0)
+            ));
+        }
+        if s.compiles > 0 {
+            out.push_str(&format!(
+                "jit: compiling took {:.1} ms in all ({} compiles, LLVM start-up included)\n",
+                s.compile_total_ms, s.compiles
             ));
         }
         if s.merged > 0 {
