@@ -686,6 +686,9 @@ impl Gen {
                 let (k, j) = (self.name("k"), self.name("junk"));
                 self.line(format!("for {k} in 0..150 {{ let {j} = array(4000, {k}) }}"));
             }
+            if self.rng.percent(12) {
+                self.merge_loop(&sc);
+            }
             let budget = *self.rng.pick(&[6, 20, 60, 200, 500, 1000, 2000]);
             let budget = budget.min(self.case.budget);
             if budget >= 3 {
@@ -701,6 +704,44 @@ impl Gen {
         }
         self.print_vars(&format!("c{k}/end"));
         self.close();
+    }
+
+    /// A long loop whose branch is taken every few iterations: a root trace,
+    /// a side trace for the branch, and (the root reaching a checkpoint,
+    /// 1024 entries, with `--hot-merge=2`) the side trace merged into the
+    /// root's loop. The branch changes a variable only it touches and
+    /// sometimes one the loop also changes, so merged code carries both
+    /// round the loop.
+    fn merge_loop(&mut self, sc: &Scope) {
+        let (k, a, b) = (self.name("k"), self.name("ma"), self.name("mb"));
+        let (va, vb) = (self.rng.int(-20, 50), self.rng.int(-20, 50));
+        self.line(format!("let {a} = {}", int_lit(va)));
+        self.line(format!("let {b} = {}", int_lit(vb)));
+        let n = self.rng.int(2500, 7000);
+        let period = self.rng.int(2, 5);
+        let phase = self.rng.int(0, period - 1);
+        self.open(format!("for {k} in 0..{n} {{"));
+        let mut sc2 = sc.clone();
+        sc2.counters.push(Counter { name: k.clone(), lo: 0, hi: n - 1, assignable: false });
+        sc2.ints.push(a.clone());
+        let e = self.int_expr(&sc2, 1);
+        let e = self.wrap(e, STORE_BITS);
+        let m = self.modulus();
+        self.line(format!("{a} = ({a} + {}) % {m}", e.s));
+        let cond = if self.rng.percent(70) { format!("{k} % {period} == {phase}") } else { self.cond(&sc2, 1) };
+        self.open(format!("if {cond} {{"));
+        sc2.ints.push(b.clone());
+        let e = self.int_expr(&sc2, 1);
+        let e = self.wrap(e, STORE_BITS);
+        let m = self.modulus();
+        self.line(format!("{b} = ({b} + {}) % {m}", e.s));
+        if self.rng.percent(40) {
+            self.line(format!("{a} = ({a} + 1) % {m}"));
+        }
+        self.close();
+        self.close();
+        self.case.printed.push(a);
+        self.case.printed.push(b);
     }
 
     fn print_vars(&mut self, label: &str) {
@@ -2690,6 +2731,9 @@ pub struct JitStats {
     pub traces_in: BTreeMap<String, u64>,
     pub abort_reasons: BTreeMap<String, u64>,
     pub exits: u64,
+    /// Side traces compiled into their root's loop (`side traces merged
+    /// into their root's loop N`).
+    pub merged: u64,
 }
 
 /// Splits a JIT run's stderr into the program's own stderr and the stats.
@@ -2714,6 +2758,10 @@ pub fn split_jit_stderr(stderr: &str) -> (String, JitStats) {
                 st.aborted = nums[1];
                 st.blacklisted = nums[2];
             }
+        } else if let Some(r) = rest.strip_prefix("side traces merged into their root's loop ") {
+            // "N, still merged M, recompiles K (median X ms)"
+            let n: String = r.chars().take_while(|c| c.is_ascii_digit()).collect();
+            st.merged = n.parse().unwrap_or(0);
         } else if let Some(r) = rest.strip_prefix("abort reason ") {
             // "N x REASON"
             if let Some((n, why)) = r.split_once(" x ") {
@@ -3126,6 +3174,7 @@ pub struct Summary {
     pub traces_compiled: u64,
     pub traces_aborted: u64,
     pub trace_exits: u64,
+    pub sides_merged: u64,
     /// Programs that ended with a runtime error, by first line of stderr.
     pub errors: BTreeMap<String, usize>,
     pub abort_reasons: BTreeMap<String, u64>,
@@ -3166,8 +3215,8 @@ impl Summary {
         );
         let _ = writeln!(
             s,
-            "jit fuzz: traces compiled {}, recordings aborted {}, trace exits {}",
-            self.traces_compiled, self.traces_aborted, self.trace_exits
+            "jit fuzz: traces compiled {}, recordings aborted {}, trace exits {}, side traces merged {}",
+            self.traces_compiled, self.traces_aborted, self.trace_exits, self.sides_merged
         );
         let mut reasons: Vec<_> = self.abort_reasons.iter().collect();
         reasons.sort_by(|a, b| b.1.cmp(a.1));
@@ -3265,6 +3314,7 @@ pub fn run_fuzz(cfg: &FuzzConfig, on_event: &(dyn Fn(&str) + Sync)) -> Summary {
                                 sm.traces_compiled += o.stats.compiled;
                                 sm.traces_aborted += o.stats.aborted;
                                 sm.trace_exits += o.stats.exits;
+                                sm.sides_merged += o.stats.merged;
                                 for (w, n) in &o.stats.abort_reasons {
                                     *sm.abort_reasons.entry(w.clone()).or_default() += n;
                                 }
