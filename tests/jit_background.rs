@@ -98,3 +98,29 @@ fn the_default_synchronous_mode_attaches_before_the_loop_goes_on() {
     // Attached at once: every iteration after the recorded one ran native.
     assert!(trace_entries(&vm.jit_report()) >= 1, "{}", vm.jit_report());
 }
+
+#[test]
+fn a_merge_compiled_in_the_background_is_attached_while_the_loop_runs_natively() {
+    // The branch's side trace is merged after 1000 entries; the root runs
+    // natively from checkpoint to checkpoint (every 1024 entries) and never
+    // comes back to its loop header in the interpreter, so the checkpoint
+    // is where the finished merge must be attached. Millions of iterations:
+    // the loop outlasts the recompile however loaded the machine.
+    let mut vm = Vm::new(Config {
+        jit: true,
+        hot_loop: 2,
+        hot_exit: 2,
+        hot_merge: 1000,
+        jit_background: true,
+        ..Config::default()
+    });
+    let src = "fn f() {\n let t = 0\n let odd = 0\n for i in 0..6000000 { t += i\n if i % 3 == 1 { odd += 1 } }\n return t + odd\n}\n\
+               let total = f()\n";
+    vm.run_source(src, "<bg merge>").expect("runs");
+    let expected: i64 = (0..6_000_000i64).sum::<i64>() + 2_000_000;
+    assert_eq!(int_global(&vm, "total"), expected);
+    let stats = vm.jit_stats();
+    let report = vm.jit_report();
+    assert_eq!(stats.merged, 1, "the merge was not attached:\n{report}");
+    assert!(report.contains("(merged)"), "{report}");
+}

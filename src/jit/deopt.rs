@@ -89,6 +89,19 @@ impl Vm {
                     // May put new code (with a side trace merged) in place.
                     if !recording {
                         self.jit.merge_hot_sides(id);
+                        // On the compile thread, a merge (or any other
+                        // trace) is attached here too: a loop that runs
+                        // natively between checkpoints never comes back
+                        // to a loop header that would attach it.
+                        if self.jit.compiling_any() {
+                            self.jit.install_finished();
+                        }
+                        if !self.jit.cache.contains(Some(id)) {
+                            // Attaching evicted it: interpret from its header.
+                            let root = self.frames.len() - 1;
+                            self.frames[root].pc = header_pc + 1;
+                            return;
+                        }
                     }
                     next = id;
                     continue;

@@ -583,11 +583,11 @@ impl JitState {
         }
     }
 
-    /// Whether compiled traces are waiting to be attached or are still
-    /// compiling.
+    /// Whether compiled traces (or recompiles with merged side traces) are
+    /// waiting to be attached or are still compiling.
     #[inline]
     pub fn compiling_any(&self) -> bool {
-        !self.pending.is_empty()
+        !self.pending.is_empty() || !self.merging.is_empty()
     }
 
     /// Attaches every trace the compiler has finished since the last call.
