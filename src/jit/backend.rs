@@ -1611,11 +1611,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         let arr = self.b.build_alloca(self.i64.array_type(words as u32), "shadow").e()?;
         let shadow = self.b.build_pointer_cast(arr, self.i64p, "shadow.p").e()?;
         self.b.position_at_end(here);
-        for w in 0..words {
-            let k = self.i64.const_int(w, false);
-            let v = self.load(self.word_ptr(self.real_base, k)?, Mem::Value, "in")?.into_int_value();
-            self.store(self.word_ptr(shadow, k)?, v, Mem::Value)?;
-        }
+        self.copy_words(self.real_base, shadow, words)?;
         self.base = shadow;
         self.shadow = Some(words);
         Ok(())
@@ -1626,10 +1622,15 @@ impl<'a, 'c> Lower<'a, 'c> {
     /// what was loaded from the same place, which LLVM drops.
     fn close_shadow(&mut self) -> Result<(), String> {
         let Some(words) = self.shadow else { return Ok(()) };
+        self.copy_words(self.base, self.real_base, words)
+    }
+
+    /// Copies the first `words` value words of `from` to `to`.
+    fn copy_words(&self, from: PointerValue<'c>, to: PointerValue<'c>, words: u64) -> Result<(), String> {
         for w in 0..words {
             let k = self.i64.const_int(w, false);
-            let v = self.load(self.word_ptr(self.base, k)?, Mem::Value, "out")?.into_int_value();
-            self.store(self.word_ptr(self.real_base, k)?, v, Mem::Value)?;
+            let v = self.load(self.word_ptr(from, k)?, Mem::Value, "copy")?.into_int_value();
+            self.store(self.word_ptr(to, k)?, v, Mem::Value)?;
         }
         Ok(())
     }
