@@ -104,8 +104,10 @@ fn a_merge_compiled_in_the_background_is_attached_while_the_loop_runs_natively()
     // The branch's side trace is merged after 1000 entries; the root runs
     // natively from checkpoint to checkpoint (every 1024 entries) and never
     // comes back to its loop header in the interpreter, so the checkpoint
-    // is where the finished merge must be attached. Millions of iterations:
-    // the loop outlasts the recompile however loaded the machine.
+    // is where the finished merge must be attached. 40 million iterations,
+    // about 0.1 s native: the loop outlasts the recompile (5-15 ms) even
+    // with the other tests compiling on both cores. With 6 million (about
+    // 20 ms) the loop ended first in one run in four.
     let mut vm = Vm::new(Config {
         jit: true,
         hot_loop: 2,
@@ -114,10 +116,10 @@ fn a_merge_compiled_in_the_background_is_attached_while_the_loop_runs_natively()
         jit_background: true,
         ..Config::default()
     });
-    let src = "fn f() {\n let t = 0\n let odd = 0\n for i in 0..6000000 { t += i\n if i % 3 == 1 { odd += 1 } }\n return t + odd\n}\n\
+    let src = "fn f() {\n let t = 0\n let odd = 0\n for i in 0..40000000 { t += i\n if i % 3 == 1 { odd += 1 } }\n return t + odd\n}\n\
                let total = f()\n";
     vm.run_source(src, "<bg merge>").expect("runs");
-    let expected: i64 = (0..6_000_000i64).sum::<i64>() + 2_000_000;
+    let expected: i64 = (0..40_000_000i64).map(|i| i + i64::from(i % 3 == 1)).sum();
     assert_eq!(int_global(&vm, "total"), expected);
     let stats = vm.jit_stats();
     let report = vm.jit_report();
