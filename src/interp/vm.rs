@@ -113,6 +113,9 @@ impl Vm {
             dump: config.jit_dump,
             background: config.jit_background,
         });
+        if jit.settings.enabled {
+            crate::jit::libllvm::start();
+        }
         let mut vm = Vm {
             heap: Heap::new(config.mem_limit),
             stack,

@@ -329,6 +329,7 @@ struct Host {
 /// Initialises LLVM's native target on first use (a program that never
 /// compiles a trace never gets here).
 fn host() -> Result<&'static Host, String> {
+    super::libllvm::ensure_loaded()?;
     static HOST: OnceLock<Result<Host, String>> = OnceLock::new();
     HOST.get_or_init(|| {
         Target::initialize_native(&InitializationConfig::default())?;

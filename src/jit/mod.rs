@@ -17,6 +17,7 @@ pub mod compiler;
 pub mod deopt;
 pub mod helpers;
 pub mod layout;
+pub mod libllvm;
 pub mod loader;
 pub mod memory;
 pub mod perf_map;

@@ -190,7 +190,9 @@ pub struct JitStats {
     /// Native call levels rebuilt as interpreter frames after an exit taken
     /// inside native calls.
     pub unwound_levels: u64,
-    /// One-time LLVM start-up, paid by the first trace (not in its compile time).
+    /// One-time LLVM start-up, paid by the first trace (not in its compile
+    /// time): initialising the target, and waiting for libLLVM to finish
+    /// loading (`jit::libllvm`) if it has not.
     pub llvm_init_ms: Option<f64>,
     /// The first compile's time (see `TraceRecord::first_compile`).
     pub first_compile_ms: Option<f64>,
@@ -1114,7 +1116,7 @@ impl JitState {
         if !times.is_empty() {
             out.push_str(&format!(
                 "jit: compile time per trace: median {:.2} ms, max {:.2} ms (the first trace {:.2} ms with LLVM's \
-                 lazy set-up, LLVM start-up {:.2} ms, once)\n",
+                 lazy set-up, LLVM start-up {:.2} ms once, loading libLLVM included)\n",
                 (times[(times.len() - 1) / 2] + times[times.len() / 2]) / 2.0,
                 times[times.len() - 1],
                 s.first_compile_ms.unwrap_or(0.0),

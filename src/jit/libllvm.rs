@@ -1,0 +1,199 @@
+//! Loads libLLVM when the JIT first needs it instead of when the process
+//! starts. Owns the table through which every LLVM C function the back end
+//! calls is reached; must not call LLVM itself (`super::backend` does,
+//! after `ensure_loaded`).
+//!
+//! Why: libLLVM-14 and what it pulls in (z3, ICU, libstdc++, libxml2) cost
+//! 13-16 ms of every process start when the dynamic linker loads them up
+//! front (370,000 relocations, 3,000 page faults), interpreter-only runs
+//! and one-line scripts included. Here each LLVM function the back end uses
+//! is defined in the executable as a one-instruction stub that jumps
+//! through a slot of a table; with no symbol left for libLLVM to provide,
+//! the linker (`--as-needed`, rustc's default) drops it from the
+//! executable's dependencies. `start` loads it with `dlopen` on a thread of
+//! its own when a VM with the JIT on is made, so the interpreter runs while
+//! it loads, and `ensure_loaded` (the back end's first step) waits for it,
+//! or loads it there if nothing started it.
+//!
+//! A function missing from `llvm_stubs!` is not an error: the linker then
+//! binds it to libLLVM directly, libLLVM is loaded at start again, and only
+//! the start-up time is lost. `tests/startup.rs` checks that the `vela`
+//! command does not depend on libLLVM (and names what is missing if it does).
+//! Before the table is filled every slot holds `llvm_not_loaded`, which
+//! aborts with a message: calling LLVM before `ensure_loaded` is a bug in
+//! the back end, and this turns it into a clear one instead of a jump to
+//! nowhere. Only x86-64 Linux has the stubs; elsewhere libLLVM is linked
+//! as usual and `ensure_loaded` has nothing to do.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+/// What loading gave: `Err` says why the JIT cannot compile.
+static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+
+/// Whether `start` has run.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Starts loading libLLVM on a thread of its own, unless that has started.
+pub fn start() {
+    if STARTED.swap(true, Ordering::Relaxed) || LOADED.get().is_some() {
+        return;
+    }
+    // A failed spawn only means `ensure_loaded` loads on the caller's thread.
+    let _ = std::thread::Builder::new().name("vela-llvm-load".into()).spawn(|| {
+        let _ = ensure_loaded();
+    });
+}
+
+/// Waits until libLLVM is loaded and the stub table filled (loading it here
+/// if no thread is at it), and says whether that worked.
+pub fn ensure_loaded() -> Result<(), String> {
+    LOADED.get_or_init(stubs::load).clone()
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+mod stubs {
+    pub fn load() -> Result<(), String> {
+        Ok(())
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod stubs {
+    use std::ffi::{CStr, CString};
+
+    /// The library, by the name the linker would have recorded: `dlopen`
+    /// searches for it as the dynamic linker would have at start.
+    const LIBRARIES: [&CStr; 2] = [c"libLLVM-14.so.1", c"libLLVM-14.so"];
+
+    /// Defines, for each name, a global (hidden) function of that name that
+    /// jumps through its own 8-byte slot, and lays the slots out in order
+    /// from `vela_llvm_slots`, each holding `llvm_not_loaded` until `load`
+    /// writes the real address. The stubs never touch a register, so they
+    /// pass any signature through unchanged.
+    macro_rules! llvm_stubs {
+        ($($name:ident),* $(,)?) => {
+            /// The stubbed functions, in slot order.
+            pub const NAMES: &[&str] = &[$(stringify!($name)),*];
+
+            core::arch::global_asm!(
+                ".pushsection .text.vela_llvm_stubs,\"ax\",@progbits",
+                $(
+                    concat!(".globl ", stringify!($name)),
+                    concat!(".hidden ", stringify!($name)),
+                    concat!(".type ", stringify!($name), ",@function"),
+                    concat!(stringify!($name), ":"),
+                    concat!("jmp qword ptr [rip + vela_llvm_slot_", stringify!($name), "]"),
+                )*
+                ".popsection",
+                ".pushsection .data.vela_llvm_slots,\"aw\",@progbits",
+                ".balign 8",
+                ".globl vela_llvm_slots",
+                ".hidden vela_llvm_slots",
+                "vela_llvm_slots:",
+                $(
+                    concat!("vela_llvm_slot_", stringify!($name), ":"),
+                    ".quad {unloaded}",
+                )*
+                ".popsection",
+                unloaded = sym llvm_not_loaded,
+            );
+        };
+    }
+
+    // What the `vela` binary needs from libLLVM (`nm -D --undefined-only`
+    // on a build without this table).
+    llvm_stubs! {
+    LLVMAddAttributeAtIndex, LLVMAddFunction, LLVMAddIncoming, LLVMAppendBasicBlockInContext,
+    LLVMArrayType, LLVMBuildAShr, LLVMBuildAdd, LLVMBuildAlloca,
+    LLVMBuildAnd, LLVMBuildBitCast, LLVMBuildBr, LLVMBuildCall,
+    LLVMBuildCondBr, LLVMBuildExtractValue, LLVMBuildFAdd, LLVMBuildFCmp,
+    LLVMBuildFDiv, LLVMBuildFMul, LLVMBuildFNeg, LLVMBuildFRem,
+    LLVMBuildFSub, LLVMBuildGEP, LLVMBuildICmp, LLVMBuildInBoundsGEP,
+    LLVMBuildIntToPtr, LLVMBuildIsNull, LLVMBuildLShr, LLVMBuildLoad,
+    LLVMBuildMul, LLVMBuildNeg, LLVMBuildOr, LLVMBuildPhi,
+    LLVMBuildPointerCast, LLVMBuildPtrToInt, LLVMBuildRet, LLVMBuildRetVoid, LLVMBuildSDiv,
+    LLVMBuildSExt, LLVMBuildSIToFP, LLVMBuildSRem, LLVMBuildShl,
+    LLVMBuildStore, LLVMBuildSub, LLVMBuildTrunc, LLVMBuildXor,
+    LLVMBuildZExt, LLVMConstAllOnes, LLVMConstInt, LLVMConstIntGetSExtValue,
+    LLVMConstIntToPtr, LLVMConstNull, LLVMConstPointerNull, LLVMConstReal,
+    LLVMContextCreate, LLVMContextDispose, LLVMCopyStringRepOfTargetData, LLVMCountBasicBlocks,
+    LLVMCountIncoming, LLVMCountParams, LLVMCountStructElementTypes, LLVMCreateBuilderInContext,
+    LLVMCreateEnumAttribute, LLVMCreateMemoryBufferWithMemoryRangeCopy, LLVMCreateMessage, LLVMCreatePassBuilderOptions,
+    LLVMCreateStringAttribute, LLVMCreateTargetDataLayout, LLVMCreateTargetMachine, LLVMDisposeBuilder,
+    LLVMDisposeExecutionEngine, LLVMDisposeMemoryBuffer, LLVMDisposeMessage, LLVMDisposeModule,
+    LLVMDisposePassBuilderOptions, LLVMDisposeTargetData, LLVMDisposeTargetMachine, LLVMDoubleTypeInContext,
+    LLVMFunctionType, LLVMGetArrayLength, LLVMGetBasicBlockParent, LLVMGetBasicBlockTerminator,
+    LLVMGetBasicBlocks, LLVMGetBufferSize, LLVMGetBufferStart, LLVMGetDataLayoutStr,
+    LLVMGetDefaultTargetTriple, LLVMGetElementType, LLVMGetEnumAttributeKindForName, LLVMGetErrorMessage,
+    LLVMGetFirstInstruction, LLVMGetFirstParam, LLVMGetFirstUse, LLVMGetHostCPUFeatures,
+    LLVMGetHostCPUName, LLVMGetIncomingBlock, LLVMGetIncomingValue, LLVMGetInsertBlock,
+    LLVMGetInstructionOpcode, LLVMGetInstructionParent, LLVMGetIntTypeWidth, LLVMGetIntrinsicDeclaration,
+    LLVMGetMDKindIDInContext, LLVMGetNextBasicBlock, LLVMGetNextInstruction, LLVMGetNumOperands,
+    LLVMGetOperand, LLVMGetParam, LLVMGetReturnType, LLVMGetTargetFromTriple,
+    LLVMGetTargetMachineTriple, LLVMGetTypeKind, LLVMGetValueKind, LLVMGetValueName2,
+    LLVMInitializeX86AsmParser, LLVMInitializeX86AsmPrinter, LLVMInitializeX86Disassembler, LLVMInitializeX86Target,
+    LLVMInitializeX86TargetInfo, LLVMInitializeX86TargetMC, LLVMInsertBasicBlockInContext, LLVMInstructionEraseFromParent,
+    LLVMInt1TypeInContext, LLVMInt32TypeInContext, LLVMInt64TypeInContext, LLVMInt8TypeInContext,
+    LLVMIntTypeInContext, LLVMIntrinsicIsOverloaded, LLVMIsABasicBlock, LLVMIsAConstantArray,
+    LLVMIsAConstantDataArray, LLVMIsAConstantInt, LLVMIsAFunction, LLVMIsAInstruction,
+    LLVMIsAMDNode, LLVMIsAMDString, LLVMIsConstant, LLVMIsNull,
+    LLVMIsPoison, LLVMIsUndef, LLVMLookupIntrinsicID, LLVMMDNodeInContext2,
+    LLVMMDStringInContext2, LLVMMetadataAsValue, LLVMModuleCreateWithNameInContext, LLVMMoveBasicBlockAfter,
+    LLVMParseCommandLineOptions, LLVMParseIRInContext, LLVMPointerType, LLVMPositionBuilderAtEnd,
+    LLVMPositionBuilderBefore, LLVMPrintModuleToString, LLVMPrintTypeToString, LLVMPrintValueToString,
+    LLVMReplaceAllUsesWith, LLVMRunPasses, LLVMSetDataLayout, LLVMSetFunctionCallConv,
+    LLVMSetInstructionCallConv, LLVMSetLinkage, LLVMSetMetadata, LLVMSetSection,
+    LLVMSetSuccessor, LLVMSetTailCall, LLVMSetTarget, LLVMSetTargetMachineAsmVerbosity,
+    LLVMSetValueName2, LLVMStructTypeInContext, LLVMTargetMachineEmitToMemoryBuffer, LLVMTypeOf,
+    LLVMValueAsBasicBlock, LLVMValueAsMetadata, LLVMValueIsBasicBlock, LLVMVerifyFunction,
+    LLVMVerifyModule, LLVMVoidTypeInContext, LLVMWriteBitcodeToMemoryBuffer,
+    }
+
+    extern "C" {
+        /// `NAMES.len()` slots, laid out by `llvm_stubs!`.
+        static mut vela_llvm_slots: [usize; NAMES.len()];
+    }
+
+    /// Every slot's target until `load` fills the table.
+    extern "C" fn llvm_not_loaded() -> ! {
+        eprintln!("vela: internal error: an LLVM function was called before libLLVM was loaded");
+        std::process::abort()
+    }
+
+    /// Opens libLLVM and points every slot at its function. Runs once
+    /// (`super::LOADED`), before any stub is called.
+    pub fn load() -> Result<(), String> {
+        let mut handle = std::ptr::null_mut();
+        for lib in LIBRARIES {
+            // SAFETY: `lib` is a NUL-terminated name. Loading runs libLLVM's
+            // initialisers, which touch only libLLVM's own globals.
+            handle = unsafe { libc::dlopen(lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+            if !handle.is_null() {
+                break;
+            }
+        }
+        if handle.is_null() {
+            // SAFETY: `dlerror` returns null or a NUL-terminated message
+            // that stays valid until the next `dl*` call on this thread.
+            let why = unsafe { libc::dlerror() };
+            let why = if why.is_null() { "" } else { unsafe { CStr::from_ptr(why) }.to_str().unwrap_or("") };
+            return Err(format!("cannot load libLLVM-14 ({why}); the JIT needs LLVM 14 installed"));
+        }
+        for (k, name) in NAMES.iter().enumerate() {
+            let cname = CString::new(*name).map_err(|e| e.to_string())?;
+            // SAFETY: `handle` is an open library and `cname` NUL-terminated.
+            let addr = unsafe { libc::dlsym(handle, cname.as_ptr()) };
+            if addr.is_null() {
+                return Err(format!("libLLVM-14 has no function {name}"));
+            }
+            // SAFETY: slot `k` exists (`NAMES.len()` of them). No stub runs
+            // before `load` returns (`super::ensure_loaded` is every LLVM
+            // call's first step and waits on the `OnceLock` that runs this),
+            // and the `OnceLock` publishes these writes to the threads that
+            // then call through the stubs.
+            unsafe { (*std::ptr::addr_of_mut!(vela_llvm_slots))[k] = addr as usize };
+        }
+        Ok(())
+    }
+}
