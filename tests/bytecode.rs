@@ -29,3 +29,17 @@ snapshot!(fib, "benches/programs/fib.vela");
 snapshot!(sum_loop, "benches/programs/sum_loop.vela");
 snapshot!(closures_capture_per_iteration, "tests/lang/closures/fresh_binding_per_for_range_iteration.vela");
 snapshot!(nbody, "benches/programs/nbody.vela");
+
+#[test]
+fn a_struct_literal_writes_the_fields_it_leaves_out_nil() {
+    // Every tracked field of every instance is written before it can be
+    // read: what the JIT's Float-only fields (`StructDef::float_only`) need.
+    let mut vm = Vm::new(Config::default());
+    let text = vm.disassemble("struct V { a, b, c }\nlet v = V { b: 1.0 }\n", "<literal>").expect("compiles");
+    let inits: Vec<&str> = text.lines().filter(|l| l.contains("InitField")).collect();
+    assert_eq!(inits.len(), 3, "{text}");
+    for idx in ["idx=1", "idx=0", "idx=2"] {
+        assert!(inits.iter().any(|l| l.contains(idx)), "no InitField {idx}:\n{text}");
+    }
+    assert!(text.contains("LoadNil"), "{text}");
+}

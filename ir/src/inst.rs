@@ -137,9 +137,12 @@ pub enum Opcode {
     AStore,
     /// Guard that Struct `a` is an instance of struct definition `imm`.
     GuardDef,
-    /// Field number `imm` of Struct `a` (boxed Value).
+    /// Field number `imm` of Struct `a`: boxed (`val`), or, for a field
+    /// every instance holds a Float in (the trace depends on that staying
+    /// so), the Float itself (`flt`), read without testing the tag.
     FLoad,
-    /// Field number `imm` of Struct `a` = boxed `c`.
+    /// Field number `imm` of Struct `a` = `c`: boxed (`val`), or a `flt`
+    /// written without its tag into such a field of a constructed instance.
     FStore,
     /// The value in Cell `a` (boxed).
     CLoad,

@@ -27,6 +27,8 @@ enum Want {
     Args,
     /// `val`, `int`, `flt` or `bool` (`AStore`'s element).
     Element,
+    /// `val`, or `flt` for a field known to hold only Floats (`FStore`).
+    Field,
 }
 
 /// What an instruction's own type must be.
@@ -45,10 +47,16 @@ enum Res {
     /// What an array element can be stored as: `val`, `int`, `flt` or
     /// `bool` (`ALoad`).
     Element,
+    /// `val`, or `flt` for a field known to hold only Floats (`FLoad`).
+    Field,
 }
 
 fn is_element(t: Type) -> bool {
     matches!(t, Type::Value | Type::Int | Type::Float | Type::Bool)
+}
+
+fn is_field(t: Type) -> bool {
+    matches!(t, Type::Value | Type::Float)
 }
 
 fn is_concrete(t: Type) -> bool {
@@ -85,8 +93,8 @@ fn signature(op: Opcode) -> (&'static [Want], Res) {
         ALoad => (&[Want::T(Array), Want::T(Int)], Res::Element),
         AStore => (&[Want::T(Array), Want::T(Int), Want::Element], Res::T(Void)),
         GuardDef => (&[Want::T(Struct)], Res::T(Void)),
-        FLoad => (&[Want::T(Struct)], Res::T(Value)),
-        FStore => (&[Want::T(Struct), Want::T(Value)], Res::T(Void)),
+        FLoad => (&[Want::T(Struct)], Res::Field),
+        FStore => (&[Want::T(Struct), Want::Field], Res::T(Void)),
         CLoad => (&[Want::T(Cell)], Res::T(Value)),
         CStore => (&[Want::T(Cell), Want::T(Value)], Res::T(Void)),
         Upval => (&[Want::T(Func)], Res::T(Cell)),
@@ -269,6 +277,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
         Res::Pointer => ty.is_ref() || ty == Type::Native || ty == Type::Value,
         Res::NonVoid => ty != Type::Void,
         Res::Element => is_element(ty),
+        Res::Field => is_field(ty),
     };
     if !ok {
         let want = match result {
@@ -278,6 +287,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
             Res::Pointer => "a pointer type".into(),
             Res::NonVoid => "a value type".into(),
             Res::Element => "val, int, flt or bool".into(),
+            Res::Field => "val or flt".into(),
         };
         return Err(format!("has type {}, expected {want}", type_name(ty)));
     }
@@ -324,6 +334,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
             Want::Boxable => is_concrete(oty) || oty == Type::Value,
             Want::Args => oty == Type::Value || def.op == Opcode::CArg,
             Want::Element => is_element(oty),
+            Want::Field => is_field(oty),
         };
         if !ok {
             let w = match want {
@@ -336,6 +347,7 @@ fn check_inst(t: &Trace, i: usize, inst: &Inst, loop_pos: Option<usize>) -> Resu
                 Want::Boxable => "a concrete type or val".into(),
                 Want::Args => "val or a carg".into(),
                 Want::Element => "val, int, flt or bool".into(),
+                Want::Field => "val or flt".into(),
             };
             return Err(format!("{what} {} has type {}, expected {w}", ref_str(r), type_name(oty)));
         }
@@ -535,6 +547,21 @@ mod tests {
         for &op in Opcode::ALL {
             assert_eq!(signature(op).0.len(), op.layout().operands.len(), "{op:?}");
         }
+    }
+
+    #[test]
+    fn a_field_is_loaded_and_stored_boxed_or_as_a_float() {
+        let ok = "0000 obj > sload #0 S0
+             0001 val fload 0000 field 0
+             0002 flt fload 0000 field 1
+             0003 fstore 0000 0001 field 2
+             0004 fstore 0000 0002 field 1
+             S0 pc=0 at=0000";
+        verify(&parse(ok).unwrap()).unwrap();
+        let load = err("0000 obj > sload #0 S0\n0001 int fload 0000 field 0\nS0 pc=0 at=0000");
+        assert_eq!(load, "0001 fload: has type int, expected val or flt");
+        let store = err("0000 obj > sload #0 S0\n0001 int kint 1\n0002 fstore 0000 0001 field 0\nS0 pc=0 at=0000");
+        assert_eq!(store, "0002 fstore: operand c 0001 has type int, expected val or flt");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use rustc_hash::FxHashMap;
 use super::ast::*;
 use super::resolve::BUILTINS;
 use crate::bytecode::{Op, Proto, Reg, UpvalDesc};
-use crate::runtime::structdef::Names;
+use crate::runtime::structdef::{Names, TRACKED_FIELDS};
 use crate::runtime::{Heap, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1173,6 +1173,7 @@ impl<'a> Compiler<'a> {
                     .ok_or_else(|| CompileError::new(format!("unknown struct `{}`", name.name), name.span))?;
                 let t = dst;
                 self.emit(Op::NewStruct { a: t, def: sid });
+                let mut initialised = vec![false; self.env.structs[sid as usize].fields.len()];
                 for (fname, fexpr) in fields {
                     let info = &self.env.structs[sid as usize];
                     let Some(idx) = info.fields.iter().position(|f| *f == fname.name) else {
@@ -1187,6 +1188,23 @@ impl<'a> Compiler<'a> {
                     let m = self.mark();
                     let v = self.expr_any(fexpr)?;
                     self.emit(Op::InitField { a: t, idx: idx as u8, b: v });
+                    self.free_to(m);
+                    initialised[idx] = true;
+                }
+                // The fields the literal leaves out are written `nil` too, so
+                // that every tracked field of every instance is written by an
+                // `InitField` before anything can read it: what the JIT's
+                // float-field tracking (`StructDef::float_only`, the first
+                // `TRACKED_FIELDS` fields) counts on.
+                let tracked = initialised.len().min(TRACKED_FIELDS);
+                let omitted: Vec<u8> = (0..tracked).filter(|&i| !initialised[i]).map(|i| i as u8).collect();
+                if !omitted.is_empty() {
+                    let m = self.mark();
+                    let r = self.alloc(e.span)?;
+                    self.emit(Op::LoadNil { a: r });
+                    for idx in omitted {
+                        self.emit(Op::InitField { a: t, idx, b: r });
+                    }
                     self.free_to(m);
                 }
             }

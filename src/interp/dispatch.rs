@@ -333,7 +333,19 @@ impl Vm {
                         self.frames.last_mut().expect("frame").pc = cur_pc!();
                         self.stats.instructions += icount;
                         let (slot, where_) = (root_slot(&rec), rec_where(&rec));
-                        self.jit.finish(rec, slot, &where_);
+                        // Its code may store other kinds of values there
+                        // without telling.
+                        for &(def, idx) in &rec.mixed_fields {
+                            self.note_other_write(def, idx as usize);
+                        }
+                        if rec.float_fields_hold(self) {
+                            self.jit.finish(rec, slot, &where_);
+                        } else {
+                            let key = (rec.root_proto as usize, rec.loop_id);
+                            self.jit.globals_assigned(&rec.stores_globals);
+                            let why = "a Float-only field it reads got another kind of value";
+                            self.jit.abort_any(rec.side_of, key, why, slot, &where_);
+                        }
                         return Ok(Flow::Switch);
                     }
                     Step::Abort(why) => {
@@ -723,7 +735,13 @@ impl Vm {
                 }
                 Op::InitField { a, idx, b } => {
                     let Value::Struct(s) = r!(a) else { unreachable!("struct literal") };
-                    s.get_mut().fields_mut()[idx as usize] = r!(b);
+                    let v = r!(b);
+                    let obj = s.get_mut();
+                    obj.fields_mut()[idx as usize] = v;
+                    if !matches!(v, Value::Float(_)) {
+                        let def = obj.def;
+                        self.note_other_write(def, idx as usize);
+                    }
                 }
                 Op::GetIndex { a, b, c } => {
                     let v = match (r!(b), r!(c)) {
@@ -764,9 +782,15 @@ impl Vm {
                 Op::SetField { a, name, c } => match r!(a) {
                     Value::Struct(s) => {
                         let obj = s.get_mut();
-                        let def = &self.structs[obj.def as usize];
+                        let def = &mut self.structs[obj.def as usize];
                         match def.field_index(name) {
-                            Some(i) => obj.fields_mut()[i] = r!(c),
+                            Some(i) => {
+                                let v = r!(c);
+                                obj.fields_mut()[i] = v;
+                                if !matches!(v, Value::Float(_)) && def.note_other_write(i) {
+                                    self.jit.field_no_longer_float(obj.def, i);
+                                }
+                            }
                             None => throw!(format!("unknown field {} for {}", self.env.names.name(name), def.name)),
                         }
                     }
@@ -808,6 +832,16 @@ impl Vm {
 }
 
 impl Vm {
+    /// A write of something other than a Float to field `idx` of an
+    /// instance of struct `def` (`StructDef::note_other_write`): the traces
+    /// that read or write that field untagged go if it held only Floats.
+    #[inline(always)]
+    fn note_other_write(&mut self, def: u32, idx: usize) {
+        if self.structs[def as usize].note_other_write(idx) {
+            self.jit.field_no_longer_float(def, idx);
+        }
+    }
+
     /// Everything a loop header does when its countdown runs out, kept out
     /// of `run` so the interpreter's hot code stays small: polls a budget or
     /// interrupt, then `hot`. The innermost frame's pc is the

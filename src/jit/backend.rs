@@ -1890,12 +1890,29 @@ impl<'a, 'c> Lower<'a, 'c> {
             }
             Opcode::FLoad => {
                 let (_, o) = self.obj(a, Type::Struct)?;
-                self.load_value(o.values.ok_or("struct fields not loaded")?, self.slot_index(inst.imm))?
+                let fields = o.values.ok_or("struct fields not loaded")?;
+                if ty == Type::Float {
+                    // A field known to hold a Float: only its payload.
+                    let tp = self.word_ptr(fields, self.slot_index(inst.imm))?;
+                    let wp = self.word_ptr(tp, self.i64.const_int(1, false))?;
+                    let w = self.load(wp, Mem::Value, "pay")?.into_int_value();
+                    self.unpack(Type::Float, w)?
+                } else {
+                    self.load_value(fields, self.slot_index(inst.imm))?
+                }
             }
             Opcode::FStore => {
                 let (_, o) = self.obj(a, Type::Struct)?;
+                let fields = o.values.ok_or("struct fields not loaded")?;
                 let words = self.words(c)?;
-                self.store_value(o.values.ok_or("struct fields not loaded")?, self.slot_index(inst.imm), words)?;
+                if self.ty(c) == Type::Float {
+                    // Into a field known to hold a Float: its tag stays.
+                    let tp = self.word_ptr(fields, self.slot_index(inst.imm))?;
+                    let wp = self.word_ptr(tp, self.i64.const_int(1, false))?;
+                    self.store(wp, words.1, Mem::Value)?;
+                } else {
+                    self.store_value(fields, self.slot_index(inst.imm), words)?;
+                }
                 return Ok(());
             }
             Opcode::CLoad => {
@@ -3166,6 +3183,40 @@ mod tests {
         let mut st = stack(&[Value::Struct(other)], 1);
         assert_eq!(enter(&c, &mut st), s0.0);
         assert_eq!(int(other.get().fields()[0]), 1);
+    }
+
+    #[test]
+    fn float_only_fields_are_read_and_written_without_their_tags() {
+        // o = slot 0; guard def 2; while o.f0 < 4.0 { o.f0 = o.f0 + 1.0 },
+        // with `flt fload` and an untagged `fstore`: the tag word is never
+        // read or written (here it deliberately says Int, which no real
+        // instance of a Float-only field would).
+        let mut t = Trace::new();
+        let s0 = snap(&mut t, &[]);
+        let o = sload(&mut t, 0, Type::Struct, s0);
+        with_imm(&mut t, Opcode::GuardDef, Type::Void, o, Ref::NONE, 2, s0);
+        let lim = t.kfloat(4.0);
+        let one = t.kfloat(1.0);
+        loop_(&mut t);
+        let s1 = snap(&mut t, &[]);
+        let x = with_imm(&mut t, Opcode::FLoad, Type::Float, o, Ref::NONE, 0, s1);
+        let c = t.emit(Opcode::FLt, Type::Bool, x, lim);
+        guard(&mut t, Opcode::GuardTrue, c, s1);
+        let x1 = t.emit(Opcode::FAdd, Type::Float, x, one);
+        store(&mut t, Opcode::FStore, o, Ref::NONE, x1, 0);
+        let c = compiled(&t);
+
+        let mut heap = Heap::new(1 << 30);
+        let obj = heap.alloc_struct(StructObj::new(2, vec![Value::Float(0.5)]));
+        let words = obj.get().fields().as_ptr() as *mut u64;
+        // SAFETY: the field is a live Value of two words; the test writes
+        // the tag word only, and never reads the field as a Value after.
+        unsafe { *words = tag::INT as u64 };
+        let mut st = stack(&[Value::Struct(obj)], 1);
+        assert_eq!(enter(&c, &mut st), s1.0);
+        // SAFETY: as above.
+        let (t0, w1) = unsafe { (*words, *words.add(1)) };
+        assert_eq!((t0, f64::from_bits(w1)), (tag::INT as u64, 4.5));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::interp::Vm;
 use crate::runtime::heap::GcRef;
 use crate::runtime::object::{ArrayObj, ElemKind, FuncObj};
 use crate::runtime::ops;
-use crate::runtime::structdef::method;
+use crate::runtime::structdef::{method, TRACKED_FIELDS};
 use crate::runtime::Value;
 
 /// What the interpreter does after a recorded instruction.
@@ -82,6 +82,10 @@ pub struct Recorder {
     /// volatile before the trace runs, and also when the recording aborts:
     /// no trace may bake in a value compiled code changes without telling.
     pub stores_globals: SmallVec<[u16; 2]>,
+    /// Struct fields (def, field) the trace may store something other than
+    /// a Float to: the VM notes them (`StructDef::note_other_write`) before the
+    /// trace runs, since compiled code writes fields without telling.
+    pub mixed_fields: SmallVec<[(u32, u16); 2]>,
     /// The trace makes native calls (`Opcode::TCall`) of its function's
     /// entry trace.
     pub native_calls: bool,
@@ -199,6 +203,7 @@ impl Recorder {
             deps: Vec::new(),
             baked: Vec::new(),
             stores_globals: SmallVec::new(),
+            mixed_fields: SmallVec::new(),
             native_calls: false,
             returns: false,
             paused: None,
@@ -413,13 +418,25 @@ impl Recorder {
         Ok(self.trace.emit(Opcode::IToF, Type::Float, r, Ref::NONE))
     }
 
-    /// Stores `v`, boxed, into field `idx` of struct `o`.
-    fn fstore(&mut self, o: Ref, idx: usize, v: Ref) {
-        let boxed = self.boxed(v);
+    /// Stores `v` into field `idx` of struct `o`, an instance of `def`:
+    /// boxed, or just its payload (`untagged`: the field is known to hold
+    /// a Float already, `v` is a Float, the trace depends on it staying
+    /// so). A value that may not be a Float is noted (`mixed_fields`).
+    fn fstore(&mut self, o: Ref, def: u32, idx: usize, v: Ref, untagged: bool) {
+        let float = self.trace.ty(v) == Type::Float;
+        if !float && idx < TRACKED_FIELDS && !self.mixed_fields.contains(&(def, idx as u16)) {
+            self.mixed_fields.push((def, idx as u16));
+        }
+        let stored = if float && untagged {
+            self.depend(Dep::FloatField(def, idx as u16));
+            v
+        } else {
+            self.boxed(v)
+        };
         let mut inst = vela_ir::Inst::new(Opcode::FStore, Type::Void);
         inst.a = o;
         inst.imm = idx as i64;
-        inst.c = boxed;
+        inst.c = stored;
         self.trace.push(inst);
     }
 
@@ -1008,11 +1025,20 @@ impl Recorder {
                 };
                 let o = get!(b);
                 self.guard_def(o, def);
+                let now = s.get().fields()[idx];
+                let float_only = vm.structs[def as usize].float_only(idx);
                 let mut inst = vela_ir::Inst::new(Opcode::FLoad, Type::Value);
                 inst.a = o;
                 inst.imm = idx as i64;
-                let boxed = self.trace.push(inst);
-                let r = self.unbox(boxed, s.get().fields()[idx])?;
+                let r = if float_only && matches!(now, Value::Float(_)) {
+                    // Every instance's field holds a Float: no tag to test.
+                    self.depend(Dep::FloatField(def, idx as u16));
+                    inst.ty = Type::Float;
+                    self.trace.push(inst)
+                } else {
+                    let boxed = self.trace.push(inst);
+                    self.unbox(boxed, now)?
+                };
                 set!(a, r)
             }
             Op::SetField { a, name, c } => {
@@ -1023,7 +1049,8 @@ impl Recorder {
                 };
                 let (o, v) = (get!(a), get!(c));
                 self.guard_def(o, def);
-                self.fstore(o, idx, v);
+                let untagged = vm.structs[def as usize].float_only(idx);
+                self.fstore(o, def, idx, v, untagged);
             }
             Op::Call { a, n } => match val!(a) {
                 Value::Func(f) => {
@@ -1274,8 +1301,11 @@ impl Recorder {
                 self.gc_pending = true;
             }
             Op::InitField { a, idx, b } => {
+                let Value::Struct(s) = val!(a) else { return abort("field of a non-struct") };
                 let (o, x) = (get!(a), get!(b));
-                self.fstore(o, idx as usize, x);
+                // A new instance: its fields hold the `nil`s it was made
+                // with until written, so the tag is always written.
+                self.fstore(o, s.get().def, idx as usize, x, false);
             }
             Op::Concat { a, b, n } => {
                 if n == 0 {
@@ -1321,6 +1351,15 @@ impl Recorder {
         let c = self.compare(cmp, x, xv, y, yv)?;
         self.branch(c, outcome);
         Ok(())
+    }
+
+    /// Whether the fields the trace reads or writes untagged still hold
+    /// only Floats (the interpreter may have run code that changed that).
+    pub fn float_fields_hold(&self, vm: &Vm) -> bool {
+        self.deps.iter().all(|d| match *d {
+            Dep::FloatField(def, idx) => vm.structs[def as usize].float_only(idx as usize),
+            _ => true,
+        })
     }
 
     fn depend(&mut self, d: Dep) {
@@ -1504,10 +1543,14 @@ impl Recorder {
             let now = match *d {
                 Dep::Global(g) => vm.globals[g as usize],
                 Dep::Method(def, name) => vm.structs[def as usize].method(name).unwrap_or(Value::Nil),
+                Dep::FloatField(..) => continue,
             };
             if !now.identical(was) {
                 return abort("a global or method changed during a recursive call");
             }
+        }
+        if !self.float_fields_hold(vm) {
+            return abort("a Float-only field got another kind of value during a recursive call");
         }
         for s in p.slot + 1..self.slots.len() {
             self.slots[s] = Ref::NONE;

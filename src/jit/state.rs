@@ -78,6 +78,9 @@ pub enum Dep {
     Global(u16),
     /// Struct `def`'s method `name` is the function the trace inlined.
     Method(u32, u16),
+    /// Field `idx` of every instance of struct `def` holds a Float
+    /// (`StructDef::float_only`): the trace reads or writes it untagged.
+    FloatField(u32, u16),
 }
 
 /// A trace handed to the compiler, with what attaching it will need.
@@ -1007,6 +1010,12 @@ impl JitState {
     /// Struct `def`'s method `name` was replaced.
     pub fn method_replaced(&mut self, def: u32, name: u16) {
         self.invalidate_dep(Dep::Method(def, name), "method replaced");
+    }
+
+    /// Field `idx` of struct `def` was given something other than a Float
+    /// after only Floats.
+    pub fn field_no_longer_float(&mut self, def: u32, idx: usize) {
+        self.invalidate_dep(Dep::FloatField(def, idx as u16), "a Float-only field got another kind of value");
     }
 
     fn invalidate_dep(&mut self, dep: Dep, why: &str) {

@@ -84,11 +84,17 @@ pub struct StructDef {
     field_slot: Vec<u32>,
     /// Method (or associated function) by name id; `Nil` when absent.
     methods: Vec<Value>,
+    /// Bit `i`: some write to field `i` (of any instance) stored something
+    /// other than a Float.
+    others: u64,
 }
+
+/// Fields whose kinds `StructDef` tracks: the first 64 (one bit each).
+pub const TRACKED_FIELDS: usize = 64;
 
 impl StructDef {
     pub fn new(name: String, fields: Vec<String>, field_ids: &[u16]) -> StructDef {
-        let mut def = StructDef { name, fields, field_slot: Vec::new(), methods: Vec::new() };
+        let mut def = StructDef { name, fields, field_slot: Vec::new(), methods: Vec::new(), others: 0 };
         for (i, &id) in field_ids.iter().enumerate() {
             let id = id as usize;
             if def.field_slot.len() <= id {
@@ -125,5 +131,45 @@ impl StructDef {
 
     pub fn methods(&self) -> &[Value] {
         &self.methods
+    }
+
+    /// Whether every write to field `i` so far stored a Float. Every
+    /// tracked field of every instance is written before it can be read (a
+    /// struct literal writes them all, `nil` where it names none), so then
+    /// every instance's field `i` holds a Float: the JIT reads and writes it
+    /// without looking at its tag.
+    #[inline(always)]
+    pub fn float_only(&self, i: usize) -> bool {
+        i < TRACKED_FIELDS && self.others >> i & 1 == 0
+    }
+
+    /// Notes a write of something other than a Float to field `i` of some
+    /// instance; true if field `i` was `float_only` until now.
+    #[inline(always)]
+    pub fn note_other_write(&mut self, i: usize) -> bool {
+        let was = self.float_only(i);
+        if was {
+            self.others |= 1 << i;
+        }
+        was
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{StructDef, TRACKED_FIELDS};
+
+    #[test]
+    fn a_field_is_float_only_until_something_else_is_written_to_it() {
+        let mut fields: Vec<String> = (0..70).map(|i| format!("f{i}")).collect();
+        fields[0] = "x".into();
+        let ids: Vec<u16> = (0..70).collect();
+        let mut def = StructDef::new("P".into(), fields, &ids);
+        assert!(def.float_only(0) && def.float_only(1));
+        assert!(def.note_other_write(1), "the first other write ends it");
+        assert!(!def.note_other_write(1), "and only the first says so");
+        assert!(def.float_only(0) && !def.float_only(1));
+        // Past the tracked fields nothing is float-only, and no write counts.
+        assert!(!def.float_only(TRACKED_FIELDS) && !def.note_other_write(TRACKED_FIELDS + 1));
     }
 }
