@@ -1354,9 +1354,18 @@ impl<'a, 'c> Lower<'a, 'c> {
     }
 
     /// The Value at word index `idx` (a multiple of 2) of `p`.
-    fn load_value(&self, p: PointerValue<'c>, idx: IntValue<'c>) -> Result<V<'c>, String> {
+    /// The tag word and the payload word of the Value at word `idx` of `p`.
+    fn value_words(
+        &self,
+        p: PointerValue<'c>,
+        idx: IntValue<'c>,
+    ) -> Result<(PointerValue<'c>, PointerValue<'c>), String> {
         let tp = self.word_ptr(p, idx)?;
-        let wp = self.word_ptr(tp, self.i64.const_int(1, false))?;
+        Ok((tp, self.word_ptr(tp, self.i64.const_int(1, false))?))
+    }
+
+    fn load_value(&self, p: PointerValue<'c>, idx: IntValue<'c>) -> Result<V<'c>, String> {
+        let (tp, wp) = self.value_words(p, idx)?;
         let t = self.load(tp, Mem::Value, "tag")?.into_int_value();
         let w = self.load(wp, Mem::Value, "pay")?.into_int_value();
         Ok(V::B(t, w))
@@ -1368,8 +1377,7 @@ impl<'a, 'c> Lower<'a, 'c> {
         idx: IntValue<'c>,
         words: (IntValue<'c>, IntValue<'c>),
     ) -> Result<(), String> {
-        let tp = self.word_ptr(p, idx)?;
-        let wp = self.word_ptr(tp, self.i64.const_int(1, false))?;
+        let (tp, wp) = self.value_words(p, idx)?;
         self.store(tp, words.0, Mem::Value)?;
         self.store(wp, words.1, Mem::Value)
     }
@@ -1893,8 +1901,7 @@ impl<'a, 'c> Lower<'a, 'c> {
                 let fields = o.values.ok_or("struct fields not loaded")?;
                 if ty == Type::Float {
                     // A field known to hold a Float: only its payload.
-                    let tp = self.word_ptr(fields, self.slot_index(inst.imm))?;
-                    let wp = self.word_ptr(tp, self.i64.const_int(1, false))?;
+                    let (_, wp) = self.value_words(fields, self.slot_index(inst.imm))?;
                     let w = self.load(wp, Mem::Value, "pay")?.into_int_value();
                     self.unpack(Type::Float, w)?
                 } else {
@@ -1907,8 +1914,7 @@ impl<'a, 'c> Lower<'a, 'c> {
                 let words = self.words(c)?;
                 if self.ty(c) == Type::Float {
                     // Into a field known to hold a Float: its tag stays.
-                    let tp = self.word_ptr(fields, self.slot_index(inst.imm))?;
-                    let wp = self.word_ptr(tp, self.i64.const_int(1, false))?;
+                    let (_, wp) = self.value_words(fields, self.slot_index(inst.imm))?;
                     self.store(wp, words.1, Mem::Value)?;
                 } else {
                     self.store_value(fields, self.slot_index(inst.imm), words)?;
