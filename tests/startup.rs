@@ -58,3 +58,28 @@ fn an_interpreted_run_leaves_libllvm_unloaded_and_the_jit_loads_it() {
     assert!(vm.jit_stats().compiled >= 1, "{}", vm.jit_report());
     assert!(libllvm_mapped(), "the JIT compiled without libLLVM mapped?");
 }
+
+#[test]
+fn without_a_loadable_libllvm_the_interpreter_runs_everything_and_says_why() {
+    // A libLLVM-14 that is not a library, found first through LD_LIBRARY_PATH.
+    let dir = std::env::temp_dir().join(format!("vela-no-llvm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("makes a directory");
+    for name in ["libLLVM-14.so.1", "libLLVM-14.so"] {
+        std::fs::write(dir.join(name), b"").expect("writes a file");
+    }
+    let src = dir.join("loop.vela");
+    std::fs::write(&src, "fn main() {\n let t = 0\n for i in 0..100000 { t += i }\n print(t)\n}\n").expect("writes");
+    let path = std::env::var("LD_LIBRARY_PATH").map(|p| format!("{}:{p}", dir.display()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vela"))
+        .args(["--jit-stats", "--hot-loop=2"])
+        .arg(&src)
+        .env("LD_LIBRARY_PATH", path.unwrap_or_else(|_| dir.display().to_string()))
+        .output()
+        .expect("runs vela");
+    let _ = std::fs::remove_dir_all(&dir);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout, "4999950000\n");
+    assert!(stderr.contains("jit: not compiling: cannot load libLLVM-14"), "{stderr}");
+    assert!(stderr.contains("jit: traces compiled 0,"), "{stderr}");
+}

@@ -893,7 +893,7 @@ impl Vm {
             self.jit.install_finished();
         }
         let slot = proto.hot_slot(id);
-        if !self.jit.settings.enabled || slot.blacklisted.get() {
+        if !self.jit.settings.enabled || slot.blacklisted.get() || crate::jit::libllvm::failed() {
             // Park the counter; a polling VM comes back to every loop header
             // (calls poll on their own).
             slot.countdown.set(if self.polls() && id != FUNC_ENTRY { 1 } else { i32::MAX });

@@ -23,7 +23,9 @@
 //! aborts with a message: calling LLVM before `ensure_loaded` is a bug in
 //! the back end, and this turns it into a clear one instead of a jump to
 //! nowhere. Only x86-64 Linux has the stubs; elsewhere libLLVM is linked
-//! as usual and `ensure_loaded` has nothing to do.
+//! as usual and `ensure_loaded` has nothing to do. If libLLVM cannot be
+//! loaded, the interpreter stops recording traces (`failed`) and the
+//! report says why (`error`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -43,6 +45,17 @@ pub fn start() {
     let _ = std::thread::Builder::new().name("vela-llvm-load".into()).spawn(|| {
         let _ = ensure_loaded();
     });
+}
+
+/// Whether loading libLLVM was tried and failed: the JIT cannot compile,
+/// so recording is wasted work.
+pub fn failed() -> bool {
+    LOADED.get().is_some_and(|r| r.is_err())
+}
+
+/// Why loading libLLVM failed, if it did.
+pub fn error() -> Option<&'static str> {
+    LOADED.get().and_then(|r| r.as_ref().err()).map(String::as_str)
 }
 
 /// Waits until libLLVM is loaded and the stub table filled (loading it here

@@ -1081,6 +1081,9 @@ impl JitState {
     /// The `--jit-stats` report.
     pub fn report(&self) -> String {
         let mut out = String::new();
+        if let Some(why) = super::libllvm::error() {
+            out.push_str(&format!("jit: not compiling: {why}\n"));
+        }
         let s = &self.stats;
         let sides = self.cache.iter().filter(|(_, t)| t.parent.is_some()).count();
         out.push_str(&format!(
