@@ -187,10 +187,17 @@ mod stubs {
             }
         }
         if handle.is_null() {
-            // SAFETY: `dlerror` returns null or a NUL-terminated message
-            // that stays valid until the next `dl*` call on this thread.
+            // SAFETY: `dlerror` takes no arguments and only reads this
+            // thread's last `dl*` error.
             let why = unsafe { libc::dlerror() };
-            let why = if why.is_null() { "" } else { unsafe { CStr::from_ptr(why) }.to_str().unwrap_or("") };
+            let why = if why.is_null() {
+                String::new()
+            } else {
+                // SAFETY: a non-null `dlerror` result is a NUL-terminated
+                // message, valid until the next `dl*` call on this thread;
+                // it is copied before any.
+                unsafe { CStr::from_ptr(why) }.to_string_lossy().into_owned()
+            };
             return Err(format!("cannot load libLLVM-14 ({why}); the JIT needs LLVM 14 installed"));
         }
         for (k, name) in NAMES.iter().enumerate() {
