@@ -324,7 +324,17 @@ impl Vm {
             if RECORD {
                 let mut rec = self.jit.recorder.take().expect("recording");
                 // SAFETY: `base` points at this frame's live registers.
-                let step = unsafe { rec.step(self, op, cur_pc!(), frame.base, base) };
+                let mut step = unsafe { rec.step(self, op, cur_pc!(), frame.base, base) };
+                if matches!(step, Step::Done) {
+                    // Its code may store other kinds of values into these
+                    // fields without telling.
+                    for &(def, idx) in &rec.mixed_fields {
+                        self.note_other_write(def, idx as usize);
+                    }
+                    if !rec.float_fields_hold(self) {
+                        step = Step::Abort("a Float-only field it reads got another kind of value".into());
+                    }
+                }
                 match step {
                     // The common case (also every instruction of a call the
                     // recorder skips): nothing else to do.
@@ -333,19 +343,7 @@ impl Vm {
                         self.frames.last_mut().expect("frame").pc = cur_pc!();
                         self.stats.instructions += icount;
                         let (slot, where_) = (root_slot(&rec), rec_where(&rec));
-                        // Its code may store other kinds of values there
-                        // without telling.
-                        for &(def, idx) in &rec.mixed_fields {
-                            self.note_other_write(def, idx as usize);
-                        }
-                        if rec.float_fields_hold(self) {
-                            self.jit.finish(rec, slot, &where_);
-                        } else {
-                            let key = (rec.root_proto as usize, rec.loop_id);
-                            self.jit.globals_assigned(&rec.stores_globals);
-                            let why = "a Float-only field it reads got another kind of value";
-                            self.jit.abort_any(rec.side_of, key, why, slot, &where_);
-                        }
+                        self.jit.finish(rec, slot, &where_);
                         return Ok(Flow::Switch);
                     }
                     Step::Abort(why) => {
