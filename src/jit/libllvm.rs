@@ -75,9 +75,22 @@ mod stubs {
 mod stubs {
     use std::ffi::{CStr, CString};
 
-    /// The library, by the name the linker would have recorded: `dlopen`
-    /// searches for it as the dynamic linker would have at start.
-    const LIBRARIES: [&CStr; 2] = [c"libLLVM-14.so.1", c"libLLVM-14.so"];
+    /// The system's libLLVM, by the names the linker would have recorded:
+    /// `dlopen` searches for them as the dynamic linker would have at start.
+    const SYSTEM: [&str; 2] = ["libLLVM-14.so.1", "libLLVM-14.so"];
+
+    /// The libraries to try, in order: `VELA_LIBLLVM` alone when it is set
+    /// (to choose one, e.g. to compare them); else the trimmed library
+    /// `build.rs` linked, if it did, then the system's.
+    fn candidates() -> Vec<Vec<u8>> {
+        use std::os::unix::ffi::OsStringExt;
+        if let Some(chosen) = std::env::var_os("VELA_LIBLLVM") {
+            return vec![chosen.into_vec()];
+        }
+        let trimmed = env!("VELA_TRIMMED_LLVM");
+        let trimmed = (!trimmed.is_empty() && std::path::Path::new(trimmed).exists()).then_some(trimmed);
+        trimmed.into_iter().chain(SYSTEM).map(|l| l.as_bytes().to_vec()).collect()
+    }
 
     /// Defines, for each name, a global (hidden) function of that name that
     /// jumps through its own 8-byte slot, and lays the slots out in order
@@ -174,46 +187,62 @@ mod stubs {
         std::process::abort()
     }
 
-    /// Opens libLLVM and points every slot at its function. Runs once
+    /// Opens the first library of `candidates` that has every function of
+    /// `NAMES` and points every slot at its function. Runs once
     /// (`super::LOADED`), before any stub is called.
     pub fn load() -> Result<(), String> {
-        let mut handle = std::ptr::null_mut();
-        for lib in LIBRARIES {
-            // SAFETY: `lib` is a NUL-terminated name. Loading runs libLLVM's
-            // initialisers, which touch only libLLVM's own globals.
-            handle = unsafe { libc::dlopen(lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
-            if !handle.is_null() {
-                break;
+        let mut why = Vec::new();
+        for lib in candidates() {
+            match CString::new(lib).map_err(|e| e.to_string()).and_then(|lib| open(&lib)) {
+                Ok(addrs) => {
+                    for (k, addr) in addrs.into_iter().enumerate() {
+                        // SAFETY: slot `k` exists (`open` gives one address per
+                        // name, `NAMES.len()` of them). No stub runs before
+                        // `load` returns (`super::ensure_loaded` is every LLVM
+                        // call's first step and waits on the `OnceLock` that
+                        // runs this), and the `OnceLock` publishes these writes
+                        // to the threads that then call through the stubs.
+                        unsafe { (*std::ptr::addr_of_mut!(vela_llvm_slots))[k] = addr };
+                    }
+                    return Ok(());
+                }
+                Err(e) => why.push(e),
             }
         }
+        Err(format!("cannot load libLLVM-14 ({}); the JIT needs LLVM 14 installed", why.join("; ")))
+    }
+
+    /// Opens `lib` and finds every function of `NAMES` in it, or closes it
+    /// again and says what failed (naming `lib`, as `dlerror` does).
+    fn open(lib: &CStr) -> Result<Vec<usize>, String> {
+        // SAFETY: `lib` is a NUL-terminated name. Loading runs LLVM's
+        // initialisers, which touch only the library's own globals.
+        let handle = unsafe { libc::dlopen(lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if handle.is_null() {
             // SAFETY: `dlerror` takes no arguments and only reads this
             // thread's last `dl*` error.
             let why = unsafe { libc::dlerror() };
-            let why = if why.is_null() {
-                String::new()
-            } else {
-                // SAFETY: a non-null `dlerror` result is a NUL-terminated
-                // message, valid until the next `dl*` call on this thread;
-                // it is copied before any.
-                unsafe { CStr::from_ptr(why) }.to_string_lossy().into_owned()
-            };
-            return Err(format!("cannot load libLLVM-14 ({why}); the JIT needs LLVM 14 installed"));
+            if why.is_null() {
+                return Err("dlopen failed".to_string());
+            }
+            // SAFETY: a non-null `dlerror` result is a NUL-terminated
+            // message, valid until the next `dl*` call on this thread; it
+            // is copied before any.
+            return Err(unsafe { CStr::from_ptr(why) }.to_string_lossy().into_owned());
         }
-        for (k, name) in NAMES.iter().enumerate() {
+        let mut addrs = Vec::with_capacity(NAMES.len());
+        for name in NAMES {
             let cname = CString::new(*name).map_err(|e| e.to_string())?;
             // SAFETY: `handle` is an open library and `cname` NUL-terminated.
             let addr = unsafe { libc::dlsym(handle, cname.as_ptr()) };
             if addr.is_null() {
-                return Err(format!("libLLVM-14 has no function {name}"));
+                // SAFETY: `handle` came from `dlopen`, and nothing of the
+                // library is in use: no slot points into it.
+                unsafe { libc::dlclose(handle) };
+                return Err(format!("{}: no function {name}", lib.to_string_lossy()));
             }
-            // SAFETY: slot `k` exists (`NAMES.len()` of them). No stub runs
-            // before `load` returns (`super::ensure_loaded` is every LLVM
-            // call's first step and waits on the `OnceLock` that runs this),
-            // and the `OnceLock` publishes these writes to the threads that
-            // then call through the stubs.
-            unsafe { (*std::ptr::addr_of_mut!(vela_llvm_slots))[k] = addr as usize };
+            addrs.push(addr as usize);
         }
-        Ok(())
+        Ok(addrs)
     }
 }
