@@ -15,6 +15,11 @@
 //! it loads, and `ensure_loaded` (the back end's first step) waits for it,
 //! or loads it there if nothing started it.
 //!
+//! The library loaded is, first, `libLLVM-14-vela.so`, which `build.rs`
+//! links from LLVM 14's static archives with only what the back end needs
+//! (about 5 ms to load instead of 18-20), then the system's libLLVM-14;
+//! `VELA_LIBLLVM` names one library to load instead.
+//!
 //! A function missing from `llvm_stubs!` is not an error: the linker then
 //! binds it to libLLVM directly, libLLVM is loaded at start again, and only
 //! the start-up time is lost. `tests/startup.rs` checks that the `vela`
