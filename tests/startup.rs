@@ -58,6 +58,7 @@ fn an_interpreted_run_leaves_libllvm_unloaded_and_the_jit_loads_it() {
     let mut vm = Vm::new(Config { jit: true, hot_loop: 2, ..Config::default() });
     vm.run_source(src, "<jit>").expect("runs");
     assert!(vm.jit_stats().compiled >= 1, "{}", vm.jit_report());
+    assert!(vm.jit_report().contains("loading libLLVM-14-vela.so included"), "{}", vm.jit_report());
     let maps = maps();
     assert!(maps.contains("/libLLVM-14-vela.so"), "the JIT did not load the trimmed library build.rs links");
     assert!(!maps.contains("/libLLVM-14.so"), "the JIT loaded the system's libLLVM-14 as well");

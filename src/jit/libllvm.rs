@@ -38,6 +38,9 @@ use std::sync::OnceLock;
 /// What loading gave: `Err` says why the JIT cannot compile.
 static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
 
+/// The file name of the library loaded, once one is.
+static LIBRARY: OnceLock<String> = OnceLock::new();
+
 /// Whether `start` has run.
 static STARTED: AtomicBool = AtomicBool::new(false);
 
@@ -61,6 +64,12 @@ pub fn failed() -> bool {
 /// Why loading libLLVM failed, if it did.
 pub fn error() -> Option<&'static str> {
     LOADED.get().and_then(|r| r.as_ref().err()).map(String::as_str)
+}
+
+/// The file name of the LLVM library loaded (`libLLVM-14-vela.so` unless
+/// the build could not link it), if one is.
+pub fn library() -> Option<&'static str> {
+    LIBRARY.get().map(String::as_str)
 }
 
 /// Waits until libLLVM is loaded and the stub table filled (loading it here
@@ -198,6 +207,7 @@ mod stubs {
     pub fn load() -> Result<(), String> {
         let mut why = Vec::new();
         for lib in candidates() {
+            let name = String::from_utf8_lossy(&lib).into_owned();
             match CString::new(lib).map_err(|e| e.to_string()).and_then(|lib| open(&lib)) {
                 Ok(addrs) => {
                     for (k, addr) in addrs.into_iter().enumerate() {
@@ -209,6 +219,8 @@ mod stubs {
                         // to the threads that then call through the stubs.
                         unsafe { (*std::ptr::addr_of_mut!(vela_llvm_slots))[k] = addr };
                     }
+                    let file = std::path::Path::new(&name).file_name().map(|f| f.to_string_lossy().into_owned());
+                    let _ = super::LIBRARY.set(file.unwrap_or(name));
                     return Ok(());
                 }
                 Err(e) => why.push(e),

@@ -1128,11 +1128,12 @@ impl JitState {
         if !times.is_empty() {
             out.push_str(&format!(
                 "jit: compile time per trace: median {:.2} ms, max {:.2} ms (the first trace {:.2} ms with LLVM's \
-                 lazy set-up, LLVM start-up {:.2} ms once, loading libLLVM included)\n",
+                 lazy set-up, LLVM start-up {:.2} ms once, loading {} included)\n",
                 (times[(times.len() - 1) / 2] + times[times.len() / 2]) / 2.0,
                 times[times.len() - 1],
                 s.first_compile_ms.unwrap_or(0.0),
-                s.llvm_init_ms.unwrap_or(0.0)
+                s.llvm_init_ms.unwrap_or(0.0),
+                super::libllvm::library().unwrap_or("libLLVM")
             ));
         }
         if s.compiles > 0 {
