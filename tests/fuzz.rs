@@ -47,8 +47,7 @@
 //! - `VELA_FUZZ_PRINT=I` prints the source of case `I` to stderr and writes it
 //!   to `target/tmp/fuzz-case-I.vela` (and runs it);
 //! - `VELA_FUZZ_STRICT=1` fails on the known panics in [`KNOWN_BUGS`] and on
-//!   slow cases too, and generates the patterns of the known engine bugs the
-//!   generators otherwise avoid (computed divisors under the JIT);
+//!   slow cases too;
 //! - `VELA_FUZZ_KIND=jit` runs only the cases of the generators whose name
 //!   contains the text (`grammar`, `mutation`, `deep`, `noise`, `jit`);
 //! - `VELA_FUZZ_VERBOSE=1` (with a worker run) logs every case's outcome;
@@ -1839,9 +1838,7 @@ impl<'r> Gen<'r> {
         let op = *self.r.pick(ops);
         let a = self.expr(ty);
         let b = match op {
-            // Terminating programs run under the JIT, where a divisor of -1
-            // is a known engine bug (see `jit_kernel`'s `divisor`).
-            "/" | "%" if self.r.chance(85) || (self.terminating && !strict_mode()) => self.r.range(1, 9).to_string(),
+            "/" | "%" if self.r.chance(85) => self.r.range(1, 9).to_string(),
             "<<" | ">>" if self.r.chance(90) => self.r.below(64).to_string(),
             _ => self.expr(ty),
         };
@@ -2240,17 +2237,15 @@ fn jit_kernel(r: &mut Rng) -> String {
             }
         }
 
-        /// Mostly a small positive constant. A computed divisor can be -1,
-        /// which sends the JIT into an endless chain of side traces (known
-        /// bug, bug_jit_division_by_minus_one_side_trace_storm): outside
-        /// strict mode it is kept in 1..=8.
+        /// Mostly a small positive constant, else computed: possibly 0 (a
+        /// runtime error) or -1, which once sent the JIT into an endless
+        /// chain of side traces (bug_jit_division_by_minus_one_side_trace_storm,
+        /// fixed in f02898b).
         fn divisor(&mut self, b: String) -> String {
             if self.r.chance(85) {
                 self.r.range(1, 9).to_string()
-            } else if strict_mode() {
-                b
             } else {
-                format!("(({b} & 7) + 1)")
+                b
             }
         }
 
@@ -2740,12 +2735,6 @@ fn engine_frames(backtrace: &str) -> Vec<String> {
         }
     }
     out
-}
-
-/// `VELA_FUZZ_STRICT=1`: also generate the patterns of known engine bugs.
-fn strict_mode() -> bool {
-    static STRICT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *STRICT.get_or_init(|| FuzzConfig::from_env().strict)
 }
 
 fn known_bug(f: &Failure) -> Option<&'static str> {
