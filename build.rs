@@ -10,8 +10,8 @@
 //! libxml2 behind it) took 18-20 ms to `dlopen` on the development machine;
 //! this one, with only the x86 back end and the passes, its symbols bound
 //! at link time and none exported but the C functions `jit::libllvm`
-//! stubs, about 5 ms. It is the same LLVM build, so the machine code is
-//! the same (`tests/startup.rs` compares it).
+//! stubs, and libstdc++ linked in, about 4 ms. It is the same LLVM build,
+//! so the machine code is the same (`tests/startup.rs` compares it).
 //!
 //! The path is handed to the crate as `VELA_TRIMMED_LLVM` (empty when there
 //! is no such library), which `jit::libllvm` tries first.
@@ -70,28 +70,36 @@ fn link(out: &Path) -> Result<PathBuf, String> {
     let lib = out.join(FILE);
     let partial = out.join(format!("{FILE}.partial"));
     let cxx = std::env::var("CXX").unwrap_or_else(|_| "c++".to_string());
-    let result = Command::new(&cxx)
-        .arg("-shared")
-        .arg("-o")
-        .arg(&partial)
-        .arg(format!("-L{libdir}"))
-        // `-u` pulls each function's archive member in; the version script
-        // then fails the link (`--no-undefined-version`) if one is missing.
-        .args(names.iter().map(|n| format!("-Wl,-u,{n}")))
-        .args(["-Wl,--gc-sections", "-Wl,--no-undefined", "-Wl,--no-undefined-version", "-Wl,-O1"])
-        .arg(format!("-Wl,--version-script={}", script.display()))
-        .arg("-Wl,--start-group")
-        .args(archives.split_whitespace())
-        .arg("-Wl,--end-group")
-        // LLVM's system libraries, by soname: their `-dev` symlinks may be absent.
-        .args(["-Wl,--as-needed", "-l:libz.so.1", "-l:libtinfo.so.6", "-lpthread", "-ldl", "-lm"])
-        .output()
-        .map_err(|e| format!("cannot run {cxx}: {e}"))?;
-    if !result.status.success() {
+    let link_with = |runtime: &[&str]| -> Result<(), String> {
+        let result = Command::new(&cxx)
+            .arg("-shared")
+            .args(runtime)
+            .arg("-o")
+            .arg(&partial)
+            .arg(format!("-L{libdir}"))
+            // `-u` pulls each function's archive member in; the version
+            // script then fails the link (`--no-undefined-version`) if one
+            // is missing.
+            .args(names.iter().map(|n| format!("-Wl,-u,{n}")))
+            .args(["-Wl,--gc-sections", "-Wl,--no-undefined", "-Wl,--no-undefined-version", "-Wl,-O1"])
+            .arg(format!("-Wl,--version-script={}", script.display()))
+            .arg("-Wl,--start-group")
+            .args(archives.split_whitespace())
+            .arg("-Wl,--end-group")
+            // LLVM's system libraries, by soname: their `-dev` symlinks may be absent.
+            .args(["-Wl,--as-needed", "-l:libz.so.1", "-l:libtinfo.so.6", "-lpthread", "-ldl", "-lm"])
+            .output()
+            .map_err(|e| format!("cannot run {cxx}: {e}"))?;
+        if result.status.success() {
+            return Ok(());
+        }
         let stderr = String::from_utf8_lossy(&result.stderr);
         let tail: Vec<&str> = stderr.lines().rev().take(4).collect();
-        return Err(format!("linking {FILE} failed: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")));
-    }
+        Err(format!("linking {FILE} failed: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")))
+    };
+    // libstdc++ linked in saves loading it (about 1 ms of the 5); where its
+    // static archive is missing, the shared one does.
+    link_with(&["-static-libstdc++", "-static-libgcc"]).or_else(|_| link_with(&[]))?;
     std::fs::rename(&partial, &lib).map_err(|e| format!("{}: {e}", lib.display()))?;
     Ok(lib)
 }

@@ -17,7 +17,7 @@
 //!
 //! The library loaded is, first, `libLLVM-14-vela.so`, which `build.rs`
 //! links from LLVM 14's static archives with only what the back end needs
-//! (about 5 ms to load instead of 18-20), then the system's libLLVM-14;
+//! (about 4 ms to load instead of 18-20), then the system's libLLVM-14;
 //! `VELA_LIBLLVM` names one library to load instead.
 //!
 //! A function missing from `llvm_stubs!` is not an error: the linker then
